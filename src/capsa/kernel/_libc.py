@@ -1,0 +1,85 @@
+"""The one place capsa loads libc: ctypes with errno, and the raw syscall numbers."""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import platform
+from typing import Any
+
+libc = ctypes.CDLL("libc.so.6", use_errno=True)
+
+_MACHINE = platform.machine()
+
+# Syscalls glibc 2.36 does not wrap, by architecture. Numbers from the kernel's unistd tables.
+_SYSCALLS: dict[str, dict[str, int]] = {
+    "x86_64": {
+        "pivot_root": 155,
+        "keyctl": 250,
+        "ioprio_set": 251,
+        "seccomp": 317,
+        "sched_setattr": 314,
+        "close_range": 436,
+        "openat2": 437,
+        "pidfd_open": 434,
+        "pidfd_send_signal": 424,
+    },
+    "aarch64": {
+        "pivot_root": 41,
+        "keyctl": 219,
+        "ioprio_set": 30,
+        "seccomp": 277,
+        "sched_setattr": 274,
+        "close_range": 436,
+        "openat2": 437,
+        "pidfd_open": 434,
+        "pidfd_send_signal": 424,
+    },
+}
+
+
+def syscall_number(name: str) -> int:
+    try:
+        return _SYSCALLS[_MACHINE][name]
+    except KeyError:
+        raise OSError(38, f"syscall {name} is not known for architecture {_MACHINE}") from None
+
+
+def check(result: int, what: str, path: str | None = None) -> int:
+    """Turn a libc -1 return into OSError with the real errno, naming the call."""
+    if result == -1:
+        err = ctypes.get_errno()
+        message = f"{what}: {os.strerror(err)}"
+        if path is not None:
+            raise OSError(err, message, path)
+        raise OSError(err, message)
+    return result
+
+
+def _declare(name: str, restype: Any, argtypes: list[Any]) -> Any:
+    fn = getattr(libc, name)
+    fn.restype = restype
+    fn.argtypes = argtypes
+    return fn
+
+
+c_mount = _declare(
+    "mount",
+    ctypes.c_int,
+    [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_ulong, ctypes.c_char_p],
+)
+c_umount2 = _declare("umount2", ctypes.c_int, [ctypes.c_char_p, ctypes.c_int])
+c_unshare = _declare("unshare", ctypes.c_int, [ctypes.c_int])
+c_setns = _declare("setns", ctypes.c_int, [ctypes.c_int, ctypes.c_int])
+c_sethostname = _declare("sethostname", ctypes.c_int, [ctypes.c_char_p, ctypes.c_size_t])
+c_setdomainname = _declare("setdomainname", ctypes.c_int, [ctypes.c_char_p, ctypes.c_size_t])
+c_prctl = _declare(
+    "prctl",
+    ctypes.c_int,
+    [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong],
+)
+c_personality = _declare("personality", ctypes.c_int, [ctypes.c_ulong])
+c_capget = _declare("capget", ctypes.c_int, [ctypes.c_void_p, ctypes.c_void_p])
+c_capset = _declare("capset", ctypes.c_int, [ctypes.c_void_p, ctypes.c_void_p])
+c_syscall = libc.syscall
+c_syscall.restype = ctypes.c_long

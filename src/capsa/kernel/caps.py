@@ -1,0 +1,142 @@
+"""Linux capabilities: names, capset(2), the bounding set and the ambient set."""
+
+from __future__ import annotations
+
+import ctypes
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from capsa.kernel._libc import c_capget, c_capset, c_prctl, check
+
+CAPABILITIES: dict[str, int] = {
+    "CAP_CHOWN": 0,
+    "CAP_DAC_OVERRIDE": 1,
+    "CAP_DAC_READ_SEARCH": 2,
+    "CAP_FOWNER": 3,
+    "CAP_FSETID": 4,
+    "CAP_KILL": 5,
+    "CAP_SETGID": 6,
+    "CAP_SETUID": 7,
+    "CAP_SETPCAP": 8,
+    "CAP_LINUX_IMMUTABLE": 9,
+    "CAP_NET_BIND_SERVICE": 10,
+    "CAP_NET_BROADCAST": 11,
+    "CAP_NET_ADMIN": 12,
+    "CAP_NET_RAW": 13,
+    "CAP_IPC_LOCK": 14,
+    "CAP_IPC_OWNER": 15,
+    "CAP_SYS_MODULE": 16,
+    "CAP_SYS_RAWIO": 17,
+    "CAP_SYS_CHROOT": 18,
+    "CAP_SYS_PTRACE": 19,
+    "CAP_SYS_PACCT": 20,
+    "CAP_SYS_ADMIN": 21,
+    "CAP_SYS_BOOT": 22,
+    "CAP_SYS_NICE": 23,
+    "CAP_SYS_RESOURCE": 24,
+    "CAP_SYS_TIME": 25,
+    "CAP_SYS_TTY_CONFIG": 26,
+    "CAP_MKNOD": 27,
+    "CAP_LEASE": 28,
+    "CAP_AUDIT_WRITE": 29,
+    "CAP_AUDIT_CONTROL": 30,
+    "CAP_SETFCAP": 31,
+    "CAP_MAC_OVERRIDE": 32,
+    "CAP_MAC_ADMIN": 33,
+    "CAP_SYSLOG": 34,
+    "CAP_WAKE_ALARM": 35,
+    "CAP_BLOCK_SUSPEND": 36,
+    "CAP_AUDIT_READ": 37,
+    "CAP_PERFMON": 38,
+    "CAP_BPF": 39,
+    "CAP_CHECKPOINT_RESTORE": 40,
+}
+CAPABILITY_NAMES = {number: name for name, number in CAPABILITIES.items()}
+
+PR_CAPBSET_READ = 23
+PR_CAPBSET_DROP = 24
+PR_CAP_AMBIENT = 47
+PR_CAP_AMBIENT_RAISE = 2
+PR_CAP_AMBIENT_CLEAR_ALL = 4
+
+_LINUX_CAPABILITY_VERSION_3 = 0x20080522
+
+
+class _Header(ctypes.Structure):
+    _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]
+
+
+class _Data(ctypes.Structure):
+    _fields_ = [
+        ("effective", ctypes.c_uint32),
+        ("permitted", ctypes.c_uint32),
+        ("inheritable", ctypes.c_uint32),
+    ]
+
+
+def last_cap() -> int:
+    """The highest capability number this kernel knows."""
+    try:
+        with open("/proc/sys/kernel/cap_last_cap") as f:
+            return int(f.read())
+    except OSError:
+        return max(CAPABILITIES.values())
+
+
+def cap_number(name: str) -> int:
+    """Number of a capability named as OCI does (`CAP_SYS_ADMIN`); KeyError if unknown."""
+    return CAPABILITIES[name.upper()]
+
+
+def mask_of(names: Iterable[str]) -> int:
+    mask = 0
+    for name in names:
+        mask |= 1 << cap_number(name)
+    return mask
+
+
+@dataclass(frozen=True)
+class CapSets:
+    effective: int
+    permitted: int
+    inheritable: int
+
+
+def capget(pid: int = 0) -> CapSets:
+    header = _Header(_LINUX_CAPABILITY_VERSION_3, pid)
+    data = (_Data * 2)()
+    check(c_capget(ctypes.byref(header), ctypes.byref(data)), "capget")
+    return CapSets(
+        effective=data[0].effective | (data[1].effective << 32),
+        permitted=data[0].permitted | (data[1].permitted << 32),
+        inheritable=data[0].inheritable | (data[1].inheritable << 32),
+    )
+
+
+def capset(sets: CapSets) -> None:
+    header = _Header(_LINUX_CAPABILITY_VERSION_3, 0)
+    data = (_Data * 2)()
+    for index, shift in ((0, 0), (1, 32)):
+        data[index].effective = (sets.effective >> shift) & 0xFFFFFFFF
+        data[index].permitted = (sets.permitted >> shift) & 0xFFFFFFFF
+        data[index].inheritable = (sets.inheritable >> shift) & 0xFFFFFFFF
+    check(c_capset(ctypes.byref(header), ctypes.byref(data)), "capset")
+
+
+def drop_bounding(keep_mask: int) -> None:
+    """Drop every capability not in keep_mask from the bounding set (needs CAP_SETPCAP)."""
+    for number in range(last_cap() + 1):
+        if keep_mask & (1 << number):
+            continue
+        if c_prctl(PR_CAPBSET_READ, number, 0, 0, 0) == 1:
+            check(c_prctl(PR_CAPBSET_DROP, number, 0, 0, 0), "prctl(PR_CAPBSET_DROP)")
+
+
+def set_ambient(mask: int) -> None:
+    check(c_prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0), "prctl(PR_CAP_AMBIENT)")
+    for number in range(last_cap() + 1):
+        if mask & (1 << number):
+            check(
+                c_prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, number, 0, 0),
+                f"prctl(PR_CAP_AMBIENT_RAISE, {CAPABILITY_NAMES.get(number, number)})",
+            )
