@@ -42,7 +42,9 @@ def _b(value: str | None) -> bytes | None:
     return None if value is None else value.encode()
 
 
-def mount(source: str | None, target: str, fstype: str | None, flags: int, data: str | None) -> None:
+def mount(
+    source: str | None, target: str, fstype: str | None, flags: int, data: str | None
+) -> None:
     check(c_mount(_b(source), target.encode(), _b(fstype), flags, _b(data)), "mount", target)
 
 
@@ -52,6 +54,7 @@ def umount2(target: str, flags: int = 0) -> None:
 
 def pivot_root(new_root: str, put_old: str) -> None:
     number = syscall_number("pivot_root")
-    result = c_syscall(ctypes.c_long(number), ctypes.c_char_p(new_root.encode()),
-                       ctypes.c_char_p(put_old.encode()))
+    result = c_syscall(
+        ctypes.c_long(number), ctypes.c_char_p(new_root.encode()), ctypes.c_char_p(put_old.encode())
+    )
     check(int(result), "pivot_root", new_root)

@@ -20,17 +20,24 @@ def openat2(dirfd: int, path: str, flags: int, mode: int = 0, resolve: int = 0) 
     how = struct.pack("<QQQ", flags, mode, resolve)
     buf = ctypes.create_string_buffer(how, len(how))
     number = syscall_number("openat2")
-    result = c_syscall(ctypes.c_long(number), ctypes.c_int(dirfd),
-                       ctypes.c_char_p(path.encode()), buf, ctypes.c_size_t(len(how)))
+    result = c_syscall(
+        ctypes.c_long(number),
+        ctypes.c_int(dirfd),
+        ctypes.c_char_p(path.encode()),
+        buf,
+        ctypes.c_size_t(len(how)),
+    )
     return check(int(result), "openat2", path)
 
 
-def open_in_root(root_fd: int, path: str, flags: int = os.O_PATH | os.O_CLOEXEC,
-                 mode: int = 0) -> int:
+def open_in_root(
+    root_fd: int, path: str, flags: int = os.O_PATH | os.O_CLOEXEC, mode: int = 0
+) -> int:
     """Open `path` (absolute or relative) inside the tree at root_fd, never escaping it."""
     relative = path.lstrip("/") or "."
-    return openat2(root_fd, relative, flags | os.O_CLOEXEC, mode,
-                   RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS)
+    return openat2(
+        root_fd, relative, flags | os.O_CLOEXEC, mode, RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS
+    )
 
 
 def fd_path(fd: int) -> str:

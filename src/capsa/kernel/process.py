@@ -95,8 +95,12 @@ IOPRIO_CLASSES = {"IOPRIO_CLASS_RT": 1, "IOPRIO_CLASS_BE": 2, "IOPRIO_CLASS_IDLE
 def ioprio_set(io_class: int, priority: int, pid: int = 0) -> None:
     number = syscall_number("ioprio_set")
     value = (io_class << 13) | priority
-    result = c_syscall(ctypes.c_long(number), ctypes.c_long(IOPRIO_WHO_PROCESS),
-                       ctypes.c_long(pid), ctypes.c_long(value))
+    result = c_syscall(
+        ctypes.c_long(number),
+        ctypes.c_long(IOPRIO_WHO_PROCESS),
+        ctypes.c_long(pid),
+        ctypes.c_long(value),
+    )
     check(int(result), "ioprio_set")
 
 
@@ -120,8 +124,16 @@ SCHED_FLAGS = {
 }
 
 
-def sched_setattr(policy: int, flags: int, nice: int, priority: int,
-                  runtime: int, deadline: int, period: int, pid: int = 0) -> None:
+def sched_setattr(
+    policy: int,
+    flags: int,
+    nice: int,
+    priority: int,
+    runtime: int,
+    deadline: int,
+    period: int,
+    pid: int = 0,
+) -> None:
     # struct sched_attr (SCHED_ATTR_SIZE_VER0 = 48 bytes)
     attr = struct.pack("<IIQiIQQQ", 48, policy, flags, nice, priority, runtime, deadline, period)
     buf = ctypes.create_string_buffer(attr, len(attr))
@@ -142,16 +154,24 @@ def load_seccomp_filter(program: bytes, flags: int = 0) -> None:
 
     fprog = SockFprog(count, ctypes.cast(buf, ctypes.c_void_p).value)
     number = syscall_number("seccomp")
-    result = c_syscall(ctypes.c_long(number), ctypes.c_long(SECCOMP_SET_MODE_FILTER),
-                       ctypes.c_long(flags), ctypes.byref(fprog))
+    result = c_syscall(
+        ctypes.c_long(number),
+        ctypes.c_long(SECCOMP_SET_MODE_FILTER),
+        ctypes.c_long(flags),
+        ctypes.byref(fprog),
+    )
     check(int(result), "seccomp(SECCOMP_SET_MODE_FILTER)")
 
 
 def close_range_cloexec(first: int) -> None:
     """Mark every descriptor >= first close-on-exec, so none leaks into the container."""
     number = syscall_number("close_range")
-    result = c_syscall(ctypes.c_long(number), ctypes.c_uint(first), ctypes.c_uint(0xFFFFFFFF),
-                       ctypes.c_uint(CLOSE_RANGE_CLOEXEC))
+    result = c_syscall(
+        ctypes.c_long(number),
+        ctypes.c_uint(first),
+        ctypes.c_uint(0xFFFFFFFF),
+        ctypes.c_uint(CLOSE_RANGE_CLOEXEC),
+    )
     if int(result) == -1:
         # Older kernels: walk /proc/self/fd instead.
         for name in os.listdir("/proc/self/fd"):
@@ -165,12 +185,18 @@ def close_range_cloexec(first: int) -> None:
 
 def pidfd_open(pid: int) -> int:
     number = syscall_number("pidfd_open")
-    return check(int(c_syscall(ctypes.c_long(number), ctypes.c_long(pid), ctypes.c_uint(0))),
-                 "pidfd_open")
+    return check(
+        int(c_syscall(ctypes.c_long(number), ctypes.c_long(pid), ctypes.c_uint(0))), "pidfd_open"
+    )
 
 
 def pidfd_send_signal(pidfd: int, signal_number: int) -> None:
     number = syscall_number("pidfd_send_signal")
-    result = c_syscall(ctypes.c_long(number), ctypes.c_int(pidfd), ctypes.c_int(signal_number),
-                       ctypes.c_void_p(None), ctypes.c_uint(0))
+    result = c_syscall(
+        ctypes.c_long(number),
+        ctypes.c_int(pidfd),
+        ctypes.c_int(signal_number),
+        ctypes.c_void_p(None),
+        ctypes.c_uint(0),
+    )
     check(int(result), "pidfd_send_signal")

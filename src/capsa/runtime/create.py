@@ -1,0 +1,193 @@
+"""`create`: build the container's environment and leave its init waiting for `start`."""
+
+from __future__ import annotations
+
+import datetime
+import os
+import pwd
+import signal
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from capsa.errors import CapsaError, ContainerError
+from capsa.oci.runtime_config import validate_container_id
+from capsa.runtime import cgroup, namespaces
+from capsa.runtime.bundle import load_bundle
+from capsa.runtime.hooks import run_hooks
+from capsa.runtime.procinfo import start_time
+from capsa.runtime.process import sync
+from capsa.runtime.process.context import InitContext
+from capsa.runtime.state import ContainerState, StateStore, write_atomically
+
+
+@dataclass(frozen=True)
+class CreateOptions:
+    bundle: str = "."
+    pid_file: str | None = None
+    console_socket: str | None = None
+    preserve_fds: int = 0
+    no_new_keyring: bool = False
+    no_pivot: bool = False
+    # An already connected console socket (used by `run` and `exec` for their own tty).
+    console_connection: Any = None
+
+
+def create_container(store: StateStore, container_id: str, options: CreateOptions) -> ContainerState:
+    validate_container_id(container_id)
+    bundle = load_bundle(options.bundle)
+    config = bundle.config
+    linux = config.get("linux", {})
+    plan = namespaces.plan(linux)
+    seccomp_program, seccomp_flags = _compile_seccomp(linux)
+    if config["process"].get("terminal") and not (
+        options.console_socket or options.console_connection
+    ):
+        raise ContainerError(
+            "process.terminal is true but no console socket was given",
+            hint="pass --console-socket, or set process.terminal to false",
+        )
+    directory = store.reserve(container_id)
+    manager = None
+    init_pid = 0
+    try:
+        manager = cgroup.create(linux, container_id, rootless=os.geteuid() != 0)
+        fifo = store.exec_fifo(container_id)
+        os.mkfifo(fifo, 0o600)
+        fifo_fd = os.open(fifo, os.O_PATH | os.O_CLOEXEC)
+        console = options.console_connection
+        if console is None and options.console_socket:
+            from capsa.runtime.console import connect_console_socket
+
+            console = connect_console_socket(options.console_socket)
+        parent_end, child_end = sync.channel()
+        ctx = InitContext(
+            container_id=container_id,
+            config=config,
+            bundle=bundle.path,
+            rootfs=bundle.rootfs,
+            plan=plan,
+            sync=child_end,
+            fifo_fd=fifo_fd,
+            console=console,
+            seccomp_program=seccomp_program,
+            seccomp_flags=seccomp_flags,
+            preserve_fds=options.preserve_fds,
+            no_new_keyring=options.no_new_keyring,
+            no_pivot=options.no_pivot,
+            cgroup_join=manager.add_process,
+        )
+        intermediate = os.fork()
+        if intermediate == 0:
+            parent_end.close()
+            from capsa.runtime.process.intermediate import run_intermediate
+
+            run_intermediate(ctx)  # never returns
+        child_end.close()
+        os.close(fifo_fd)
+        if console is not None and options.console_connection is None:
+            console.close()
+        try:
+            init_pid = _converse(parent_end, intermediate, config, container_id, bundle.path)
+        finally:
+            parent_end.close()
+            _reap(intermediate)
+        state = ContainerState(
+            id=container_id,
+            bundle=str(bundle.path),
+            rootfs=str(bundle.rootfs),
+            pid=init_pid,
+            pid_start_time=start_time(init_pid),
+            created=datetime.datetime.now(datetime.UTC).isoformat().replace("+00:00", "Z"),
+            owner=_owner(),
+            annotations=dict(config.get("annotations", {})),
+            cgroup_paths=manager.paths(),
+            namespace_paths=_namespace_paths(init_pid, plan),
+            rootless=os.geteuid() != 0,
+        )
+        store.save_config(container_id, config)
+        store.save(state)
+        if options.pid_file:
+            write_atomically(os.path.abspath(options.pid_file), f"{init_pid}".encode(), 0o644)
+        return state
+    except BaseException:
+        _undo(init_pid, manager)
+        store.release(container_id)
+        del directory
+        raise
+
+
+def _converse(sock: Any, intermediate: int, config: dict[str, Any], container_id: str,
+              bundle: Path) -> int:
+    """Answer the container processes until the init says it is ready; returns its pid."""
+    init_pid = 0
+    while True:
+        message = sync.receive(sock)
+        if message.kind == sync.NEED_IDMAP:
+            namespaces.write_id_maps(intermediate, config.get("linux", {}))
+            sync.send(sock, sync.IDMAP_DONE)
+        elif message.kind == sync.INIT_PID:
+            init_pid = message.pid
+        elif message.kind == sync.RUN_HOOKS:
+            hooks = config.get("hooks", {})
+            state = {
+                "ociVersion": config.get("ociVersion", "1.0.0"),
+                "id": container_id,
+                "status": "creating",
+                "pid": init_pid,
+                "bundle": str(bundle),
+                "annotations": config.get("annotations", {}),
+            }
+            run_hooks("prestart", hooks.get("prestart", []), state)
+            run_hooks("createRuntime", hooks.get("createRuntime", []), state)
+            sync.send(sock, sync.HOOKS_DONE)
+        elif message.kind == sync.READY:
+            if not init_pid:
+                raise ContainerError("the container init never reported its pid")
+            return init_pid
+
+
+def _reap(pid: int) -> None:
+    try:
+        os.waitpid(pid, 0)
+    except ChildProcessError:
+        pass
+
+
+def _undo(init_pid: int, manager: cgroup.Manager | None) -> None:
+    """Take back whatever a failed create made: processes first, then the cgroup."""
+    if init_pid:
+        try:
+            os.kill(init_pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    if manager is not None:
+        try:
+            manager.kill_all(signal.SIGKILL)
+            cgroup.wait_empty(manager)
+            manager.destroy()
+        except (CapsaError, OSError):
+            pass
+
+
+def _compile_seccomp(linux: dict[str, Any]) -> tuple[bytes | None, int]:
+    profile = linux.get("seccomp")
+    if not profile:
+        return None, 0
+    from capsa.runtime import seccomp
+
+    compiled = seccomp.compile_seccomp(profile)
+    return compiled.program, compiled.flags
+
+
+def _owner() -> str:
+    try:
+        return pwd.getpwuid(os.geteuid()).pw_name
+    except KeyError:
+        return str(os.geteuid())
+
+
+def _namespace_paths(pid: int, plan: namespaces.NamespacePlan) -> dict[str, str]:
+    from capsa.kernel.namespaces import NAMESPACES
+
+    return {kind: f"/proc/{pid}/ns/{NAMESPACES[kind][1]}" for kind in sorted(plan.kinds)}

@@ -1,0 +1,59 @@
+"""`delete`: remove every trace of a container: processes, cgroup, state; then the
+poststop hooks."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import time
+
+from capsa.errors import CapsaError, Conflict, HookFailed
+from capsa.runtime import cgroup
+from capsa.runtime.container import CREATED, PAUSED, STOPPED, Container
+from capsa.runtime.hooks import run_hooks
+from capsa.runtime.state import StateStore
+
+log = logging.getLogger("capsa.runtime")
+
+
+def delete_container(store: StateStore, container_id: str, *, force: bool = False) -> None:
+    with store.locked(container_id):
+        container = Container.load(store, container_id)
+        status = container.status()
+        if status not in (STOPPED, CREATED) and not force:
+            raise Conflict(
+                f"cannot delete container {container_id!r} that is not stopped: {status}",
+                hint="stop it first, or use delete --force",
+            )
+        config = container.config()
+        oci_state = container.oci_state()
+        manager = container.cgroup()
+        if status == PAUSED:
+            manager.thaw()
+        if status != STOPPED:
+            try:
+                container.cgroup().kill_all(signal.SIGKILL)
+            except OSError:
+                pass
+            _wait_dead(container)
+        try:
+            manager.kill_all(signal.SIGKILL)
+        except OSError:
+            pass
+        cgroup.wait_empty(manager)
+        manager.destroy()
+        store.release(container_id)
+    oci_state["status"] = STOPPED
+    try:
+        run_hooks("poststop", config.get("hooks", {}).get("poststop", []), oci_state)
+    except HookFailed as exc:
+        # runtime.md: poststop failures are warnings, the lifecycle goes on.
+        log.warning("%s", exc)
+    except CapsaError as exc:
+        log.warning("poststop hooks: %s", exc)
+
+
+def _wait_dead(container: Container, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while container.alive() and time.monotonic() < deadline:
+        time.sleep(0.002)
