@@ -10,10 +10,10 @@ preprocessor: no cross compiler is needed) so that the headers' own conditionals
 which names exist, exactly as they do for a libc built for that architecture. The
 expanded expressions are plain integer arithmetic, evaluated here.
 
-Debian 12 ships Linux 6.1 headers. System calls added since then use the same number on
-every architecture this table covers (the kernel's unified scripts/syscall.tbl), so they
-are listed in NEWER_SYSCALLS below and added where the headers lack them; a header value
-always wins.
+Debian 12 ships Linux 6.1 headers. Most system calls added since then use the same number
+on every architecture this table covers (the kernel's unified scripts/syscall.tbl); they
+are listed in NEWER_SYSCALLS below, the few architecture-specific ones in NEWER_BY_TABLE,
+and added where the headers lack them; a header value always wins.
 
 Usage: python3 scripts/gen_seccomp_tables.py [--check]
 """

@@ -5,7 +5,7 @@ set -eu
 cd "$(dirname "$0")/.."
 
 APT_PACKAGES="python3 python3-venv python3-dev busybox-static runc crun podman skopeo \
-iproute2 procps linux-libc-dev"
+iproute2 procps gcc linux-libc-dev linux-libc-dev-arm64-cross linux-libc-dev-armhf-cross"
 
 missing=""
 for pkg in $APT_PACKAGES; do
@@ -28,3 +28,5 @@ fi
 .venv/bin/pip install -q --disable-pip-version-check --upgrade pip >/dev/null 2>&1 || true
 .venv/bin/pip install -q --disable-pip-version-check -e ".[dev]" --config-settings editable_mode=compat
 echo "setup: capsa installed in $(pwd)/.venv (commands: .venv/bin/capsa, .venv/bin/capsa-runtime)"
+# Byte-compile now: with PYTHONDONTWRITEBYTECODE set, every start would compile again.
+.venv/bin/python -m compileall -q src >/dev/null

@@ -26,7 +26,7 @@ def _constant(name: str) -> float:
     return {"-Infinity": float("-inf"), "Infinity": float("inf"), "NaN": float("nan")}[name]
 
 
-_scanner = _json.make_scanner(_Context())
+_scanner = _json.make_scanner(_Context())  # type: ignore[arg-type]
 
 
 class JSONError(ValueError):

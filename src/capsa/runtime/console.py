@@ -12,6 +12,10 @@ import termios
 
 from capsa.errors import ContainerError, InvalidArgument
 
+# <asm-generic/ioctls.h>: the same numbers on x86_64 and aarch64; termios lacks them.
+TIOCSPTLCK = 0x40045431
+TIOCGPTN = 0x80045430
+
 
 def connect_console_socket(path: str) -> socket.socket:
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -30,8 +34,8 @@ def open_pty_in_container() -> tuple[int, int, str]:
     except OSError as exc:
         raise ContainerError(f"cannot open /dev/ptmx in the container: {exc.strerror}") from None
     # unlockpt, then ask for the slave's number
-    fcntl.ioctl(master, termios.TIOCSPTLCK, struct.pack("i", 0))
-    number = struct.unpack("I", fcntl.ioctl(master, termios.TIOCGPTN, b"\0\0\0\0"))[0]
+    fcntl.ioctl(master, TIOCSPTLCK, struct.pack("i", 0))
+    number = struct.unpack("I", fcntl.ioctl(master, TIOCGPTN, b"\0\0\0\0"))[0]
     slave_path = f"/dev/pts/{number}"
     slave = os.open(slave_path, os.O_RDWR | os.O_NOCTTY)
     return master, slave, slave_path
