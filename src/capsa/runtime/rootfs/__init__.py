@@ -1,0 +1,129 @@
+"""The container's root filesystem: everything the init process does to its mount
+namespace, as the OCI runtime-spec describes it (config.md Root and Mounts;
+config-linux.md Devices, rootfsPropagation, maskedPaths, readonlyPaths) and the way
+runc's libcontainer/rootfs_linux.go does it.
+
+Two steps, around what the runtime does in between (sysctls, hostname, console):
+
+    prepare_rootfs(spec, bundle, syscalls, user_namespace=..., cgroup_namespace=...)
+    ...
+    finalize_rootfs(spec, syscalls)
+
+Decisions where the spec leaves room:
+- `linux.rootfsPropagation` unset means rslave, as in runc. Before anything is mounted
+  `/` becomes rslave (rprivate if asked), so no mount of ours reaches the host; other
+  values are applied to the container's `/` after pivot_root (`shared` thus makes a new
+  peer group, not one with the host).
+- Relative mount destinations are taken relative to `/` (deprecated but allowed by the
+  spec; runc does the same); `..` stops at `/`. A destination that is, or resolves to,
+  `/` is refused, and so is one inside /proc other than /proc itself (for a proc
+  filesystem) and the files lxcfs emulates.
+- A mount of type "bind" is a bind mount even without the `bind` option (crun's reading).
+- `tmpcopyup`, `idmap` and `ridmap` are refused with capsa.errors.Unavailable; the
+  recursive options (`rro`, `rnosuid`...) are applied with mount_setattr(2).
+- `linux.mountLabel` is accepted and ignored (no SELinux support).
+- A read-only tmpfs or /dev is mounted read-write and made read-only by finalize_rootfs,
+  so later mounts and devices can be created in it (runc does the same).
+- Mount points are resolved inside the rootfs (openat2 RESOLVE_IN_ROOT, no magic
+  links) and created with mkdirat/openat in the directory just resolved; a symlink to a
+  missing path is followed inside the rootfs and its target created there (runc's
+  behaviour), never on the host. proc and sysfs refuse a symlink as mount point.
+- Devices: mknod, or a bind of the host's node in a user namespace or when mknod is
+  refused (EPERM, e.g. by a device cgroup). A different file already at a device's path
+  is an error (the spec's MUST). /dev/core -> /proc/kcore only if the host has it (runc).
+  With process.terminal an empty /dev/console is made for the runtime to bind a pty on.
+- A cgroup v1 tmpfs is remounted read-only when the entry says `ro` (some runc builds
+  leave it read-write); the hybrid host's /sys/fs/cgroup/unified is not carried in (runc).
+- finalize_rootfs order (runc's): read-only tmpfs and /dev, readonlyPaths, maskedPaths,
+  then root.readonly. After pivot_root it checks each path with openat2 and mounts it by
+  name, so it works without a /proc in the container.
+- A mount namespace is required (the caller made it); pivot_root falls back to
+  MS_MOVE + chroot only when `/` is the initramfs or the caller asks (no_pivot).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from capsa.errors import field_error
+from capsa.kernel.mounts import MS_BIND, MS_REC
+from capsa.kernel.paths import fd_path
+from capsa.kernel.syscalls import Syscalls
+from capsa.runtime.rootfs import devices, masks, mounts, pivot
+from capsa.runtime.rootfs.failure import kernel_error
+from capsa.runtime.rootfs.spec import parse_final, parse_spec
+
+__all__ = ["finalize_rootfs", "prepare_rootfs"]
+
+
+def _require_mount_namespace(spec: Mapping[str, Any]) -> None:
+    linux = spec.get("linux")
+    namespaces = linux.get("namespaces", []) if isinstance(linux, Mapping) else []
+    if not isinstance(namespaces, list) or not any(
+        isinstance(ns, Mapping) and ns.get("type") == "mount" for ns in namespaces
+    ):
+        raise field_error(
+            "linux.namespaces",
+            "a mount namespace is required to set up the root filesystem",
+            hint='add {"type": "mount"}',
+        )
+
+
+def prepare_rootfs(
+    spec: Mapping[str, Any],
+    bundle: Path,
+    syscalls: Syscalls,
+    *,
+    user_namespace: bool,
+    cgroup_namespace: bool,
+    before_pivot: Callable[[], None] | None = None,
+    no_pivot: bool = False,
+) -> None:
+    """Mount everything `spec` asks for inside its rootfs, make the devices, and make
+    the rootfs the process's `/`. The caller has unshared the mount namespace (and the
+    user namespace, if `user_namespace`) and is root in it. `before_pivot` runs after
+    the mounts, before pivot_root (where runc runs the createContainer hooks)."""
+    _require_mount_namespace(spec)
+    plan = parse_spec(spec, bundle, syscalls)
+    rootfs = plan.rootfs
+    try:
+        syscalls.mount(None, "/", None, pivot.first_propagation(plan.propagation), None)
+    except OSError as exc:
+        raise kernel_error("make / a slave of the host's mounts", exc) from None
+    try:
+        # pivot_root needs the new root to be a mount point.
+        syscalls.mount(rootfs, rootfs, None, MS_BIND | MS_REC, None)
+        root_fd = syscalls.open(rootfs, os.O_PATH | os.O_DIRECTORY)
+    except OSError as exc:
+        raise kernel_error(f"bind mount the rootfs {rootfs} onto itself", exc) from None
+    try:
+        try:
+            root_real = syscalls.readlink(fd_path(root_fd))
+        except OSError as exc:
+            raise kernel_error(f"resolve the rootfs {rootfs}", exc) from None
+        ctx = mounts.RootContext(syscalls, root_fd, root_real, user_namespace, cgroup_namespace)
+        for mount in plan.mounts:
+            if mounts.is_cgroup(mount):
+                from capsa.runtime.rootfs.cgroup_mounts import mount_cgroup
+
+                mount_cgroup(ctx, mount)
+            else:
+                mounts.mount_entry(ctx, mount)
+        if devices.needs_dev(plan.mounts):
+            devices.setup_dev(ctx, plan.devices, plan.terminal)
+        if before_pivot is not None:
+            before_pivot()
+        pivot.enter_root(ctx, rootfs, no_pivot=no_pivot)
+        pivot.apply_root_propagation(syscalls, plan.propagation)
+    finally:
+        syscalls.close(root_fd)
+
+
+def finalize_rootfs(spec: Mapping[str, Any], syscalls: Syscalls) -> None:
+    """After pivot_root (and the runtime's sysctls and hostname): read-only tmpfs and
+    /dev mounts, linux.readonlyPaths, linux.maskedPaths, then root.readonly."""
+    _require_mount_namespace(spec)
+    masks.finalize(syscalls, parse_final(spec))

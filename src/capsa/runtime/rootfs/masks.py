@@ -1,0 +1,132 @@
+"""What happens once the rootfs is `/` (finalize_rootfs): tmpfs and /dev mounts that
+asked for `ro` become read-only, `linux.readonlyPaths` are bound onto themselves and
+made read-only, `linux.maskedPaths` are covered (/dev/null over a file, an empty
+read-only tmpfs over a directory), and `root.readonly` makes `/` read-only.
+
+Paths are checked with openat2(RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS) on a descriptor
+of `/` and then mounted by name. After pivot_root that is safe: `/` is the container's,
+so neither `..` nor a symlink can leave it, the check refused magic links, and no
+container process runs yet that could swap a path between the check and the mount.
+It also works when the container has no /proc (where /proc/self/fd/N would not).
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import stat
+
+from capsa.errors import ContainerError
+from capsa.kernel.mounts import (
+    MS_BIND,
+    MS_NODEV,
+    MS_NOEXEC,
+    MS_NOSUID,
+    MS_RDONLY,
+    MS_REC,
+    MS_REMOUNT,
+)
+from capsa.kernel.syscalls import Syscalls
+from capsa.runtime.rootfs.failure import kernel_error
+from capsa.runtime.rootfs.options import ATIME_FLAGS, statvfs_to_mount_flags
+from capsa.runtime.rootfs.safe_path import resolve
+from capsa.runtime.rootfs.spec import FinalSpec, MountSpec
+
+NULL_DEVICE = os.makedev(1, 3)
+# Flags a read-only remount keeps from the mount it changes (runc keeps the first three;
+# the atime family is locked in a user namespace, and keeping it is harmless elsewhere).
+KEPT_FLAGS = MS_NOSUID | MS_NODEV | MS_NOEXEC | ATIME_FLAGS
+
+
+def finalize(syscalls: Syscalls, final: FinalSpec) -> None:
+    try:
+        root_fd = syscalls.open("/", os.O_PATH | os.O_DIRECTORY)
+    except OSError as exc:
+        raise kernel_error("open /", exc) from None
+    try:
+        for mount in final.remount_readonly:
+            _remount_readonly(syscalls, mount)
+        for path in final.readonly_paths:
+            _readonly_path(syscalls, root_fd, path)
+        null: list[str] = []  # checked once, on first use
+        for path in final.masked_paths:
+            _mask_path(syscalls, root_fd, path, null)
+        if final.readonly:
+            flags = statvfs_to_mount_flags(syscalls.fstatvfs(root_fd)) & KEPT_FLAGS
+            try:
+                syscalls.mount(None, "/", None, MS_BIND | MS_REMOUNT | MS_RDONLY | flags, None)
+            except OSError as exc:
+                raise kernel_error("remount / read-only (root.readonly)", exc) from None
+    finally:
+        syscalls.close(root_fd)
+
+
+def _remount_readonly(syscalls: Syscalls, mount: MountSpec) -> None:
+    flags = mount.options.flags | MS_REMOUNT | MS_RDONLY
+    try:
+        syscalls.mount(None, mount.destination, None, flags, None)
+    except OSError as exc:
+        raise kernel_error(f"remount {mount.destination} read-only ({mount.field})", exc) from None
+
+
+def _open(syscalls: Syscalls, root_fd: int, path: str, what: str) -> int | None:
+    """A descriptor of path, or None when it does not exist (nothing to protect)."""
+    try:
+        return resolve(syscalls, root_fd, path)
+    except OSError as exc:
+        if exc.errno in (errno.ENOENT, errno.ENOTDIR):
+            return None
+        raise kernel_error(what, exc) from None
+
+
+def _readonly_path(syscalls: Syscalls, root_fd: int, path: str) -> None:
+    what = f"make {path} read-only (linux.readonlyPaths)"
+    fd = _open(syscalls, root_fd, path, what)
+    if fd is None:
+        return
+    try:
+        kept = statvfs_to_mount_flags(syscalls.fstatvfs(fd)) & KEPT_FLAGS
+        syscalls.mount(path, path, None, MS_BIND | MS_REC, None)
+        syscalls.mount(None, path, None, MS_BIND | MS_REMOUNT | MS_RDONLY | kept, None)
+    except OSError as exc:
+        raise kernel_error(what, exc) from None
+    finally:
+        syscalls.close(fd)
+
+
+def _mask_path(syscalls: Syscalls, root_fd: int, path: str, null: list[str]) -> None:
+    what = f"mask {path} (linux.maskedPaths)"
+    fd = _open(syscalls, root_fd, path, what)
+    if fd is None:
+        return
+    try:
+        directory = stat.S_ISDIR(syscalls.fstat(fd).mode)
+    except OSError as exc:
+        raise kernel_error(what, exc) from None
+    finally:
+        syscalls.close(fd)
+    try:
+        if directory:
+            syscalls.mount("tmpfs", path, "tmpfs", MS_RDONLY, None)
+        else:
+            if not null:
+                null.append(_null_device(syscalls, root_fd))
+            syscalls.mount(null[0], path, None, MS_BIND, None)
+    except OSError as exc:
+        raise kernel_error(what, exc) from None
+
+
+def _null_device(syscalls: Syscalls, root_fd: int) -> str:
+    """/dev/null of the container, once we know it is the null device: binding anything
+    else over a masked path would unmask it (the CVE-2025-31133 class)."""
+    try:
+        fd = resolve(syscalls, root_fd, "/dev/null", nofollow=True)
+        try:
+            found = syscalls.fstat(fd)
+        finally:
+            syscalls.close(fd)
+    except OSError as exc:
+        raise kernel_error("mask paths: /dev/null", exc) from None
+    if not stat.S_ISCHR(found.mode) or found.rdev != NULL_DEVICE:
+        raise ContainerError("mask paths: /dev/null in the container is not the null device")
+    return "/dev/null"

@@ -1,0 +1,112 @@
+"""Making the rootfs the process's `/`.
+
+pivot_root(2) the way runc (after LXC) does it, without a directory for the old root:
+fchdir(new root), pivot_root(".", "."), fchdir(old root), make the old root rslave so
+our unmount cannot reach the host, umount2(".", MNT_DETACH), chdir("/").
+
+When pivot_root cannot work -- `/` is the initramfs (rootfs/ramfs), where the kernel
+answers EINVAL, or the caller asked for no_pivot (runc's --no-pivot) -- move the rootfs
+onto `/` with MS_MOVE and chroot into it. As runc does, every full proc and sysfs
+mount of the host is first unmounted (or covered) so the container cannot reach them
+and the kernel's "is a full procfs already visible" check cannot help it mount one.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+from collections.abc import Callable
+from typing import TypeVar
+
+from capsa.kernel.mounts import MNT_DETACH, MS_MOVE, MS_PRIVATE, MS_REC, MS_SLAVE
+from capsa.kernel.syscalls import Syscalls
+from capsa.runtime.rootfs.failure import kernel_error
+from capsa.runtime.rootfs.mounts import RootContext
+
+RAMFS_ROOTS = ("rootfs", "ramfs")
+
+T = TypeVar("T")
+
+
+def enter_root(ctx: RootContext, rootfs: str, *, no_pivot: bool) -> None:
+    syscalls = ctx.syscalls
+    old_root = _call(lambda: syscalls.open("/", os.O_PATH | os.O_DIRECTORY), "open /")
+    try:
+        _call(lambda: syscalls.fchdir(ctx.root_fd), f"chdir {rootfs}")
+        if no_pivot:
+            move_root(ctx, rootfs)
+            return
+        try:
+            syscalls.pivot_root(".", ".")
+        except OSError as exc:
+            if exc.errno != errno.EINVAL or not _on_ramfs(ctx):
+                raise kernel_error(f"pivot_root {rootfs}", exc) from None
+            move_root(ctx, rootfs)
+            return
+        _call(lambda: syscalls.fchdir(old_root), "chdir to the old root")
+        _call(lambda: syscalls.mount(None, ".", None, MS_SLAVE | MS_REC, None), "rslave old root")
+        _call(lambda: syscalls.umount2(".", MNT_DETACH), "unmount the old root")
+        _call(lambda: syscalls.chdir("/"), "chdir /")
+    finally:
+        syscalls.close(old_root)
+
+
+def _on_ramfs(ctx: RootContext) -> bool:
+    roots = [m for m in ctx.host_mounts() if m.mount_point == "/"]
+    return bool(roots) and roots[0].fstype in RAMFS_ROOTS
+
+
+def move_root(ctx: RootContext, rootfs: str) -> None:
+    """MS_MOVE + chroot; the working directory is already the new root."""
+    syscalls = ctx.syscalls
+    inside = ctx.root_real.rstrip("/") + "/"
+    for info in ctx.host_mounts():
+        point = info.mount_point
+        if info.fstype not in ("proc", "sysfs") or info.root != "/":
+            continue
+        if point == ctx.root_real or point.startswith(inside):
+            continue
+        try:
+            # Our unmount must not propagate to the host.
+            syscalls.mount(None, point, None, MS_SLAVE | MS_REC, None)
+        except OSError as exc:
+            if exc.errno == errno.ENOENT:  # under a mount we already took away
+                continue
+            raise kernel_error(f"rslave {point}", exc) from None
+        try:
+            syscalls.umount2(point, MNT_DETACH)
+        except OSError as exc:
+            if exc.errno not in (errno.EINVAL, errno.EPERM):
+                raise kernel_error(f"unmount {point}", exc) from None
+            # Not ours to unmount (a locked mount in a user namespace): cover it.
+            try:
+                syscalls.mount("tmpfs", point, "tmpfs", 0, None)
+            except OSError as cover_exc:
+                raise kernel_error(f"cover {point}", cover_exc) from None
+    _call(lambda: syscalls.mount(rootfs, "/", None, MS_MOVE, None), f"move {rootfs} to /")
+    _call(lambda: syscalls.chroot("."), f"chroot {rootfs}")
+    _call(lambda: syscalls.chdir("/"), "chdir /")
+
+
+def first_propagation(requested: int) -> int:
+    """What `/` becomes before anything is mounted: rslave (runc's default), or
+    rprivate when that is what was asked. Either way no mount we make reaches the host;
+    other requests are applied to the container's `/` after pivot_root."""
+    return MS_PRIVATE | MS_REC if requested == MS_PRIVATE | MS_REC else MS_SLAVE | MS_REC
+
+
+def apply_root_propagation(syscalls: Syscalls, requested: int) -> None:
+    """linux.rootfsPropagation on the container's `/` once it is `/`. `shared` there
+    makes a new peer group (the mounts are already slaves of the host), which is what
+    the spec means: shared with nested containers, not with the host."""
+    if requested in (MS_SLAVE | MS_REC, MS_PRIVATE | MS_REC, MS_SLAVE):
+        return  # done by first_propagation (plain `slave` on an rslave tree changes nothing)
+    what = "set linux.rootfsPropagation on /"
+    _call(lambda: syscalls.mount(None, "/", None, requested, None), what)
+
+
+def _call(action: Callable[[], T], what: str) -> T:
+    try:
+        return action()
+    except OSError as exc:
+        raise kernel_error(what, exc) from None
