@@ -1,0 +1,294 @@
+"""Just enough eBPF for cgroup v2 device control: instruction encoding, a tiny assembler
+with labels, and the bpf(2) commands to load a BPF_PROG_TYPE_CGROUP_DEVICE program and
+attach it to a cgroup (replacing the programs attached there before).
+
+The bpf(2) wrapper lives here rather than in capsa.kernel because only cgroups use it.
+ctypes is imported only when a program is actually loaded.
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+from typing import Any, NamedTuple
+
+# Instruction classes and fields (linux/bpf_common.h, linux/bpf.h).
+BPF_LDX = 0x01
+BPF_ALU = 0x04
+BPF_JMP = 0x05
+BPF_ALU64 = 0x07
+BPF_W = 0x00
+BPF_MEM = 0x60
+BPF_K = 0x00
+BPF_X = 0x08
+BPF_AND = 0x50
+BPF_RSH = 0x70
+BPF_MOV = 0xB0
+BPF_JA = 0x00
+BPF_JEQ = 0x10
+BPF_JNE = 0x50
+BPF_EXIT = 0x90
+
+# bpf(2) commands, program and attach types, flags.
+BPF_PROG_LOAD = 5
+BPF_PROG_ATTACH = 8
+BPF_PROG_DETACH = 9
+BPF_PROG_GET_FD_BY_ID = 13
+BPF_PROG_QUERY = 16
+BPF_PROG_TYPE_CGROUP_DEVICE = 15
+BPF_CGROUP_DEVICE = 6
+BPF_F_ALLOW_MULTI = 1 << 1
+
+_SYSCALL_NUMBERS = {"x86_64": 321, "aarch64": 280, "ppc64le": 361, "s390x": 351, "riscv64": 280}
+
+
+class Insn(NamedTuple):
+    code: int
+    dst: int = 0
+    src: int = 0
+    off: int = 0
+    imm: int = 0
+
+    def encode(self) -> bytes:
+        return struct.pack("<BBhi", self.code, (self.src << 4) | self.dst, self.off, self.imm)
+
+
+def ldx_w(dst: int, src: int, off: int) -> Insn:
+    """dst = *(u32 *)(src + off)"""
+    return Insn(BPF_LDX | BPF_MEM | BPF_W, dst, src, off)
+
+
+def alu32_imm(op: int, dst: int, imm: int) -> Insn:
+    return Insn(BPF_ALU | op | BPF_K, dst, 0, 0, imm)
+
+
+def mov64_imm(dst: int, imm: int) -> Insn:
+    return Insn(BPF_ALU64 | BPF_MOV | BPF_K, dst, 0, 0, imm)
+
+
+def mov64_reg(dst: int, src: int) -> Insn:
+    return Insn(BPF_ALU64 | BPF_MOV | BPF_X, dst, src)
+
+
+def exit_insn() -> Insn:
+    return Insn(BPF_JMP | BPF_EXIT)
+
+
+class Assembler:
+    """Collects instructions; jumps name a label, resolved to offsets by `assemble`."""
+
+    def __init__(self) -> None:
+        self._insns: list[Insn] = []
+        self._labels: dict[str, int] = {}
+        self._jumps: list[tuple[int, str]] = []
+
+    def emit(self, *insns: Insn) -> None:
+        self._insns.extend(insns)
+
+    def jump(self, op: int, dst: int, imm: int, label: str) -> None:
+        """if (dst <op> imm) goto label; op BPF_JA jumps unconditionally."""
+        self._jumps.append((len(self._insns), label))
+        self._insns.append(Insn(BPF_JMP | op | BPF_K, dst, 0, 0, imm))
+
+    def label(self, name: str) -> None:
+        self._labels[name] = len(self._insns)
+
+    def assemble(self) -> list[Insn]:
+        insns = list(self._insns)
+        for index, label in self._jumps:
+            offset = self._labels[label] - index - 1
+            if not -(2**15) <= offset < 2**15:
+                raise ValueError("eBPF jump out of range")
+            insns[index] = insns[index]._replace(off=offset)
+        return insns
+
+
+# -- the bpf(2) system call ------------------------------------------------------------
+
+
+_CACHE: dict[str, Any] = {}
+
+
+def _syscall() -> Any:
+    if "bpf" in _CACHE:
+        return _CACHE["bpf"]
+    import ctypes
+
+    machine = os.uname().machine
+    number = _SYSCALL_NUMBERS.get(machine)
+    if number is None:
+        raise OSError(38, f"bpf(2) is not known on {machine}")
+    libc = ctypes.CDLL(None, use_errno=True)
+    fn = libc.syscall
+    fn.restype = ctypes.c_long
+    fn.argtypes = [ctypes.c_long, ctypes.c_long, ctypes.c_void_p, ctypes.c_ulong]
+
+    def bpf(cmd: int, attr: Any) -> int:
+        result = int(fn(number, cmd, ctypes.addressof(attr), ctypes.sizeof(attr)))
+        if result < 0:
+            err = ctypes.get_errno()
+            raise OSError(err, f"bpf({cmd}): {os.strerror(err)}")
+        return result
+
+    _CACHE["bpf"] = bpf
+    return bpf
+
+
+def _structs() -> Any:
+    if "structs" in _CACHE:
+        return _CACHE["structs"]
+    import ctypes
+
+    class ProgLoad(ctypes.Structure):
+        _fields_ = [
+            ("prog_type", ctypes.c_uint32),
+            ("insn_cnt", ctypes.c_uint32),
+            ("insns", ctypes.c_uint64),
+            ("license", ctypes.c_uint64),
+            ("log_level", ctypes.c_uint32),
+            ("log_size", ctypes.c_uint32),
+            ("log_buf", ctypes.c_uint64),
+            ("kern_version", ctypes.c_uint32),
+            ("prog_flags", ctypes.c_uint32),
+            ("prog_name", ctypes.c_char * 16),
+            ("prog_ifindex", ctypes.c_uint32),
+            ("expected_attach_type", ctypes.c_uint32),
+        ]
+
+    class Attach(ctypes.Structure):
+        _fields_ = [
+            ("target_fd", ctypes.c_uint32),
+            ("attach_bpf_fd", ctypes.c_uint32),
+            ("attach_type", ctypes.c_uint32),
+            ("attach_flags", ctypes.c_uint32),
+            ("replace_bpf_fd", ctypes.c_uint32),
+        ]
+
+    class Query(ctypes.Structure):
+        _fields_ = [
+            ("target_fd", ctypes.c_uint32),
+            ("attach_type", ctypes.c_uint32),
+            ("query_flags", ctypes.c_uint32),
+            ("attach_flags", ctypes.c_uint32),
+            ("prog_ids", ctypes.c_uint64),
+            ("prog_cnt", ctypes.c_uint32),
+            ("_pad", ctypes.c_uint32),
+        ]
+
+    class GetFdById(ctypes.Structure):
+        _fields_ = [
+            ("prog_id", ctypes.c_uint32),
+            ("next_id", ctypes.c_uint32),
+            ("open_flags", ctypes.c_uint32),
+        ]
+
+    _CACHE["structs"] = (ctypes, ProgLoad, Attach, Query, GetFdById)
+    return _CACHE["structs"]
+
+
+class VerifierError(OSError):
+    """The kernel's verifier refused the program; `log` holds its explanation."""
+
+    def __init__(self, errno_value: int, message: str, log: str) -> None:
+        super().__init__(errno_value, message)
+        self.log = log
+
+
+def load_device_program(insns: list[Insn], license: str = "Apache-2.0") -> int:
+    """Load a BPF_PROG_TYPE_CGROUP_DEVICE program; returns its file descriptor."""
+    ctypes, ProgLoad, _, _, _ = _structs()
+    bpf = _syscall()
+    code = b"".join(i.encode() for i in insns)
+    code_buf = ctypes.create_string_buffer(code, len(code))
+    license_buf = ctypes.create_string_buffer(license.encode())
+    attr = ProgLoad(
+        prog_type=BPF_PROG_TYPE_CGROUP_DEVICE,
+        insn_cnt=len(insns),
+        insns=ctypes.addressof(code_buf),
+        license=ctypes.addressof(license_buf),
+        prog_name=b"capsa_devices",
+    )
+    try:
+        return int(bpf(BPF_PROG_LOAD, attr))
+    except OSError as err:
+        if err.errno not in (1, 13, 22):  # EPERM, EACCES, EINVAL: ask the verifier why
+            raise
+        log_buf = ctypes.create_string_buffer(65536)
+        attr.log_level = 1
+        attr.log_size = len(log_buf)
+        attr.log_buf = ctypes.addressof(log_buf)
+        try:
+            return int(bpf(BPF_PROG_LOAD, attr))
+        except OSError as again:
+            log = log_buf.value.decode(errors="replace")
+            raise VerifierError(again.errno or 0, str(again), log) from None
+
+
+def attached_programs(cgroup_fd: int) -> list[int]:
+    """IDs of the device programs attached directly to this cgroup."""
+    ctypes, _, _, Query, _ = _structs()
+    bpf = _syscall()
+    ids = (ctypes.c_uint32 * 64)()
+    attr = Query(
+        target_fd=cgroup_fd,
+        attach_type=BPF_CGROUP_DEVICE,
+        prog_ids=ctypes.addressof(ids),
+        prog_cnt=len(ids),
+    )
+    bpf(BPF_PROG_QUERY, attr)
+    return [ids[i] for i in range(attr.prog_cnt)]
+
+
+def program_fd(prog_id: int) -> int:
+    _, _, _, _, GetFdById = _structs()
+    return int(_syscall()(BPF_PROG_GET_FD_BY_ID, GetFdById(prog_id=prog_id)))
+
+
+def attach(cgroup_fd: int, prog_fd: int) -> None:
+    _, _, Attach, _, _ = _structs()
+    _syscall()(
+        BPF_PROG_ATTACH,
+        Attach(
+            target_fd=cgroup_fd,
+            attach_bpf_fd=prog_fd,
+            attach_type=BPF_CGROUP_DEVICE,
+            attach_flags=BPF_F_ALLOW_MULTI,
+        ),
+    )
+
+
+def detach(cgroup_fd: int, prog_fd: int) -> None:
+    _, _, Attach, _, _ = _structs()
+    _syscall()(
+        BPF_PROG_DETACH,
+        Attach(target_fd=cgroup_fd, attach_bpf_fd=prog_fd, attach_type=BPF_CGROUP_DEVICE),
+    )
+
+
+def replace_device_program(directory: str, insns: list[Insn]) -> None:
+    """Attach a new device program to the cgroup at `directory`, then detach the ones
+    attached there before. Between the two steps both apply, which is never looser."""
+    cgroup_fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        old_fds = []
+        try:
+            for prog_id in attached_programs(cgroup_fd):
+                try:
+                    old_fds.append(program_fd(prog_id))
+                except FileNotFoundError:
+                    continue  # detached meanwhile
+            prog_fd = load_device_program(insns)
+            try:
+                attach(cgroup_fd, prog_fd)
+            finally:
+                os.close(prog_fd)
+            for fd in old_fds:
+                try:
+                    detach(cgroup_fd, fd)
+                except FileNotFoundError:
+                    continue
+        finally:
+            for fd in old_fds:
+                os.close(fd)
+    finally:
+        os.close(cgroup_fd)
