@@ -23,3 +23,16 @@ def make_busybox_rootfs(target: Path) -> Path:
 @pytest.fixture
 def busybox_rootfs(tmp_path: Path) -> Iterator[Path]:
     yield make_busybox_rootfs(tmp_path / "rootfs")
+
+
+@pytest.fixture
+def public_tmp() -> Iterator[Path]:
+    """A temporary directory every user can traverse: a container whose root is mapped
+    to another host uid (user namespaces) must reach its rootfs."""
+    import shutil
+    import tempfile
+
+    path = Path(tempfile.mkdtemp(prefix="capsa-test-", dir="/tmp"))
+    path.chmod(0o755)
+    yield path
+    shutil.rmtree(path, ignore_errors=True)

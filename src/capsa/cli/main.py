@@ -6,7 +6,6 @@ from __future__ import annotations
 import importlib
 import sys
 
-from capsa import __version__
 from capsa.errors import CapsaError
 
 # command -> (module, one-line summary)

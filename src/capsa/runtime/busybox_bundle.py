@@ -27,27 +27,42 @@ def find_busybox() -> str:
 
 def make_rootfs(target: str) -> str:
     busybox = find_busybox()
-    for directory in ("bin", "sbin", "etc", "proc", "sys", "dev", "tmp", "root", "var", "run",
-                      "usr/bin", "usr/sbin"):
+    for directory in (
+        "bin",
+        "sbin",
+        "etc",
+        "proc",
+        "sys",
+        "dev",
+        "tmp",
+        "root",
+        "var",
+        "run",
+        "usr/bin",
+        "usr/sbin",
+    ):
         os.makedirs(os.path.join(target, directory), exist_ok=True)
     os.chmod(os.path.join(target, "tmp"), 0o1777)
     shutil.copy2(busybox, os.path.join(target, "bin", "busybox"))
-    applets = subprocess.run([busybox, "--list"], capture_output=True, text=True,
-                             check=True).stdout.split()
+    applets = subprocess.run(
+        [busybox, "--list"], capture_output=True, text=True, check=True
+    ).stdout.split()
     for applet in applets:
         link = os.path.join(target, "bin", applet)
         if not os.path.lexists(link):
             os.symlink("busybox", link)
     with open(os.path.join(target, "etc", "passwd"), "w") as f:
-        f.write("root:x:0:0:root:/root:/bin/sh\n"
-                "nobody:x:65534:65534:nobody:/nonexistent:/bin/false\n")
+        f.write(
+            "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n"
+        )
     with open(os.path.join(target, "etc", "group"), "w") as f:
         f.write("root:x:0:\ntty:x:5:\nnogroup:x:65534:\n")
     return target
 
 
-def make_bundle(directory: str, args: list[str] | None = None, *, terminal: bool = False,
-                rootless: bool = False) -> str:
+def make_bundle(
+    directory: str, args: list[str] | None = None, *, terminal: bool = False, rootless: bool = False
+) -> str:
     os.makedirs(directory, exist_ok=True)
     make_rootfs(os.path.join(directory, "rootfs"))
     spec = default_spec(rootless=rootless, args=args or ["sh"], terminal=terminal)
@@ -61,7 +76,7 @@ def main(argv: list[str]) -> int:
         print(__doc__.strip().splitlines()[-1].strip(), file=sys.stderr)
         return 2
     directory = argv[0]
-    terminal = "--terminal" in argv[1:argv.index("--")] if "--" in argv else "--terminal" in argv
+    terminal = "--terminal" in argv[1 : argv.index("--")] if "--" in argv else "--terminal" in argv
     args = argv[argv.index("--") + 1 :] if "--" in argv else None
     make_bundle(directory, args, terminal=terminal)
     return 0

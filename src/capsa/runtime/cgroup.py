@@ -13,6 +13,27 @@ Manager = CgroupManager
 DEFAULT_PARENT = "capsa-runtime"
 
 
+def _char(major: int | None, minor: int | None, access: str = "rwm") -> dict[str, Any]:
+    return {"allow": True, "type": "c", "major": major, "minor": minor, "access": access}
+
+
+# Appended after the config's own rules, as runc does: creating any device node
+# (access to it is still denied), and the devices every container gets.
+DEFAULT_ALLOWED_DEVICES: list[dict[str, Any]] = [
+    _char(None, None, "m"),
+    {"allow": True, "type": "b", "major": None, "minor": None, "access": "m"},
+    _char(1, 3),  # /dev/null
+    _char(1, 8),  # /dev/random
+    _char(1, 7),  # /dev/full
+    _char(5, 0),  # /dev/tty
+    _char(1, 5),  # /dev/zero
+    _char(1, 9),  # /dev/urandom
+    _char(136, None),  # /dev/pts/*
+    _char(5, 2),  # /dev/ptmx
+    _char(10, 200),  # /dev/net/tun
+]
+
+
 def create(linux: Mapping[str, Any], container_id: str, *, rootless: bool) -> CgroupManager:
     manager = create_manager(
         linux.get("cgroupsPath") or None,
@@ -22,9 +43,9 @@ def create(linux: Mapping[str, Any], container_id: str, *, rootless: bool) -> Cg
     )
     manager.create()
     try:
-        resources = linux.get("resources")
-        if resources:
-            manager.apply(resources)
+        resources = dict(linux.get("resources") or {})
+        resources["devices"] = list(resources.get("devices") or []) + DEFAULT_ALLOWED_DEVICES
+        manager.apply(resources)
     except BaseException:
         manager.destroy()
         raise

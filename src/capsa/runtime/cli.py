@@ -113,16 +113,24 @@ _UPDATE: Flags = {
 }
 COMMAND_FLAGS: dict[str, Flags] = {
     "create": _CREATE,
-    "run": {**_CREATE, "detach": ("detach", False), "d": ("detach", False),
-            "keep": ("keep", False)},
+    "run": {
+        **_CREATE,
+        "detach": ("detach", False),
+        "d": ("detach", False),
+        "keep": ("keep", False),
+    },
     "start": {},
     "state": {},
     "kill": {"all": ("all", False), "a": ("all", False)},
     "delete": {"force": ("force", False), "f": ("force", False)},
     "exec": _EXEC,
     "ps": {"format": ("format", True), "f": ("format", True)},
-    "list": {"format": ("format", True), "f": ("format", True), "quiet": ("quiet", False),
-             "q": ("quiet", False)},
+    "list": {
+        "format": ("format", True),
+        "f": ("format", True),
+        "quiet": ("quiet", False),
+        "q": ("quiet", False),
+    },
     "pause": {},
     "resume": {},
     "update": _UPDATE,
@@ -149,7 +157,9 @@ class Parsed:
         return list(value) if isinstance(value, list) else [str(value)]
 
 
-def parse_flags(argv: list[str], flags: Flags, where: str, *, stop_at_positional: bool) -> tuple[Parsed, list[str]]:
+def parse_flags(
+    argv: list[str], flags: Flags, where: str, *, stop_at_positional: bool
+) -> tuple[Parsed, list[str]]:
     """Parse leading flags; return them and what is left from the first positional on."""
     parsed = Parsed()
     index = 0
@@ -166,8 +176,9 @@ def parse_flags(argv: list[str], flags: Flags, where: str, *, stop_at_positional
             continue
         name, has_value, value = arg.lstrip("-").partition("=")
         if name not in flags:
-            raise InvalidArgument(f"{where}: unknown flag {arg.split('=')[0]}",
-                                  hint="see capsa-runtime --help")
+            raise InvalidArgument(
+                f"{where}: unknown flag {arg.split('=')[0]}", hint="see capsa-runtime --help"
+            )
         canonical, takes_value = flags[name]
         if takes_value:
             if not has_value:
@@ -189,8 +200,10 @@ def parse_flags(argv: list[str], flags: Flags, where: str, *, stop_at_positional
 
 def _one_id(args: list[str], command: str) -> str:
     if len(args) != 1:
-        raise InvalidArgument(f"{command} needs exactly one container ID, got {len(args)}",
-                              hint=f"usage: capsa-runtime {command} <container-id>")
+        raise InvalidArgument(
+            f"{command} needs exactly one container ID, got {len(args)}",
+            hint=f"usage: capsa-runtime {command} <container-id>",
+        )
     return args[0]
 
 
@@ -242,8 +255,10 @@ def main(argv: list[str] | None = None) -> int:
             raise InvalidArgument(f"invalid --log-format {log_format!r}", hint="use text or json")
         logger = Logger(glob.text("log"), log_format, glob.flag("debug"))
         if glob.flag("version"):
-            print(f"capsa-runtime version {__version__}\nspec: {OCI_RUNTIME_SPEC_VERSION}\n"
-                  f"python: {sys.version.split()[0]}")
+            print(
+                f"capsa-runtime version {__version__}\nspec: {OCI_RUNTIME_SPEC_VERSION}\n"
+                f"python: {sys.version.split()[0]}"
+            )
             return 0
         if glob.flag("help") or not rest:
             sys.stdout.write(USAGE)
@@ -252,19 +267,23 @@ def main(argv: list[str] | None = None) -> int:
         if glob.flag("systemd_cgroup") or manager == "systemd":
             from capsa.errors import Unavailable
 
-            raise Unavailable("the systemd cgroup manager is not available in capsa-runtime",
-                              hint="use --cgroup-manager cgroupfs")
+            raise Unavailable(
+                "the systemd cgroup manager is not available in capsa-runtime",
+                hint="use --cgroup-manager cgroupfs",
+            )
         if manager != "cgroupfs":
             raise InvalidArgument(f"unknown --cgroup-manager {manager!r}", hint="use cgroupfs")
         command, command_args = rest[0], rest[1:]
         if command not in COMMAND_FLAGS:
             raise InvalidArgument(f"unknown command {command!r}", hint="see capsa-runtime --help")
         stop = command == "exec"
-        parsed, positional = parse_flags(command_args, COMMAND_FLAGS[command], command,
-                                         stop_at_positional=True)
+        parsed, positional = parse_flags(
+            command_args, COMMAND_FLAGS[command], command, stop_at_positional=True
+        )
         if not stop:
-            more, _ = parse_flags(positional, COMMAND_FLAGS[command], command,
-                                  stop_at_positional=False)
+            more, _ = parse_flags(
+                positional, COMMAND_FLAGS[command], command, stop_at_positional=False
+            )
             parsed.options.update(more.options)
             positional = more.args
         root = glob.text("root") or "/run/capsa-runtime"
@@ -448,11 +467,21 @@ def _list(store: object, parsed: Parsed) -> int:
         raise InvalidArgument(f"invalid --format {fmt!r}", hint="use table or json")
     rows = [["ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER"]]
     for item in containers:
-        rows.append([str(item["id"]), str(item["pid"]), str(item["status"]), str(item["bundle"]),
-                     str(item["created"]), str(item["owner"])])
+        rows.append(
+            [
+                str(item["id"]),
+                str(item["pid"]),
+                str(item["status"]),
+                str(item["bundle"]),
+                str(item["created"]),
+                str(item["owner"]),
+            ]
+        )
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     for row in rows:
-        print("   ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
+        print(
+            "   ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+        )
     return 0
 
 
@@ -478,19 +507,24 @@ def _update(store: object, parsed: Parsed, args: list[str]) -> int:
             raise InvalidArgument(f"invalid --{flag} {value!r}: must be a whole number") from None
 
     memory: dict[str, object] = {}
-    for name, flag, key in (("memory", "memory", "limit"),
-                            ("memory_reservation", "memory-reservation", "reservation"),
-                            ("memory_swap", "memory-swap", "swap"),
-                            ("kernel_memory", "kernel-memory", "kernel"),
-                            ("kernel_memory_tcp", "kernel-memory-tcp", "kernelTCP")):
+    for name, flag, key in (
+        ("memory", "memory", "limit"),
+        ("memory_reservation", "memory-reservation", "reservation"),
+        ("memory_swap", "memory-swap", "swap"),
+        ("kernel_memory", "kernel-memory", "kernel"),
+        ("kernel_memory_tcp", "kernel-memory-tcp", "kernelTCP"),
+    ):
         value = parsed.text(name)
         if value is not None:
             memory[key] = parse_bytes(value, f"--{flag}")
     cpu: dict[str, object] = {}
-    for name, flag, key in (("cpu_share", "cpu-share", "shares"), ("cpu_quota", "cpu-quota", "quota"),
-                            ("cpu_period", "cpu-period", "period"),
-                            ("cpu_rt_period", "cpu-rt-period", "realtimePeriod"),
-                            ("cpu_rt_runtime", "cpu-rt-runtime", "realtimeRuntime")):
+    for name, flag, key in (
+        ("cpu_share", "cpu-share", "shares"),
+        ("cpu_quota", "cpu-quota", "quota"),
+        ("cpu_period", "cpu-period", "period"),
+        ("cpu_rt_period", "cpu-rt-period", "realtimePeriod"),
+        ("cpu_rt_runtime", "cpu-rt-runtime", "realtimeRuntime"),
+    ):
         value_int = number(name, flag)
         if value_int is not None:
             cpu[key] = value_int

@@ -15,9 +15,9 @@ from capsa.oci.runtime_config import validate_container_id
 from capsa.runtime import cgroup, namespaces
 from capsa.runtime.bundle import load_bundle
 from capsa.runtime.hooks import run_hooks
-from capsa.runtime.procinfo import start_time
 from capsa.runtime.process import sync
 from capsa.runtime.process.context import InitContext
+from capsa.runtime.procinfo import start_time
 from capsa.runtime.state import ContainerState, StateStore, write_atomically
 
 
@@ -33,7 +33,9 @@ class CreateOptions:
     console_connection: Any = None
 
 
-def create_container(store: StateStore, container_id: str, options: CreateOptions) -> ContainerState:
+def create_container(
+    store: StateStore, container_id: str, options: CreateOptions
+) -> ContainerState:
     validate_container_id(container_id)
     bundle = load_bundle(options.bundle)
     config = bundle.config
@@ -53,7 +55,10 @@ def create_container(store: StateStore, container_id: str, options: CreateOption
     try:
         manager = cgroup.create(linux, container_id, rootless=os.geteuid() != 0)
         fifo = store.exec_fifo(container_id)
-        os.mkfifo(fifo, 0o600)
+        # Writable by the container's user, who opens it after dropping root (as runc).
+        os.mkfifo(fifo, 0o622)
+        os.chmod(fifo, 0o622)
+        os.chown(fifo, *_container_root(linux))
         fifo_fd = os.open(fifo, os.O_PATH | os.O_CLOEXEC)
         console = options.console_connection
         if console is None and options.console_socket:
@@ -117,8 +122,9 @@ def create_container(store: StateStore, container_id: str, options: CreateOption
         raise
 
 
-def _converse(sock: Any, intermediate: int, config: dict[str, Any], container_id: str,
-              bundle: Path) -> int:
+def _converse(
+    sock: Any, intermediate: int, config: dict[str, Any], container_id: str, bundle: Path
+) -> int:
     """Answer the container processes until the init says it is ready; returns its pid."""
     init_pid = 0
     while True:
@@ -178,6 +184,18 @@ def _compile_seccomp(linux: dict[str, Any]) -> tuple[bytes | None, int]:
 
     compiled = seccomp.compile_seccomp(profile)
     return compiled.program, compiled.flags
+
+
+def _container_root(linux: dict[str, Any]) -> tuple[int, int]:
+    """The host uid and gid that are root inside the container."""
+    ids = []
+    for key, default in (("uidMappings", os.geteuid()), ("gidMappings", os.getegid())):
+        host = default
+        for mapping in linux.get(key) or []:
+            if mapping["containerID"] <= 0 < mapping["containerID"] + mapping["size"]:
+                host = mapping["hostID"]
+        ids.append(host)
+    return ids[0], ids[1]
 
 
 def _owner() -> str:

@@ -31,8 +31,9 @@ READONLY_PATHS = [
 ]
 
 
-def default_spec(*, rootless: bool = False, args: list[str] | None = None,
-                 terminal: bool = True) -> dict[str, Any]:
+def default_spec(
+    *, rootless: bool = False, args: list[str] | None = None, terminal: bool = True
+) -> dict[str, Any]:
     spec: dict[str, Any] = {
         "ociVersion": OCI_RUNTIME_SPEC_VERSION,
         "process": {
@@ -66,8 +67,14 @@ def default_spec(*, rootless: bool = False, args: list[str] | None = None,
                 "destination": "/dev/pts",
                 "type": "devpts",
                 "source": "devpts",
-                "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620",
-                            "gid=5"],
+                "options": [
+                    "nosuid",
+                    "noexec",
+                    "newinstance",
+                    "ptmxmode=0666",
+                    "mode=0620",
+                    "gid=5",
+                ],
             },
             {
                 "destination": "/dev/shm",

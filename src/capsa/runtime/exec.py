@@ -48,9 +48,13 @@ def build_process(config: dict[str, Any], options: ExecOptions) -> dict[str, Any
             text = Path(options.process_file).read_text()
             process: dict[str, Any] = json.loads(text)
         except OSError as exc:
-            raise InvalidArgument(f"cannot read --process {options.process_file}: {exc.strerror}") from None
+            raise InvalidArgument(
+                f"cannot read --process {options.process_file}: {exc.strerror}"
+            ) from None
         except json.JSONDecodeError as exc:
-            raise InvalidArgument(f"--process {options.process_file} is not valid JSON: {exc.msg}") from None
+            raise InvalidArgument(
+                f"--process {options.process_file} is not valid JSON: {exc.msg}"
+            ) from None
         validate_process(process, "process", require_cwd=False)
         process.setdefault("cwd", "/")
         return process
@@ -81,11 +85,15 @@ def build_process(config: dict[str, Any], options: ExecOptions) -> dict[str, Any
             if gid_text:
                 process["user"]["gid"] = int(gid_text)
         except ValueError:
-            raise InvalidArgument(f"invalid --user {options.user!r}", hint="use UID[:GID]") from None
+            raise InvalidArgument(
+                f"invalid --user {options.user!r}", hint="use UID[:GID]"
+            ) from None
     if options.additional_gids:
         process["user"]["additionalGids"] = list(options.additional_gids)
-    for key, value in (("apparmorProfile", options.apparmor or base.get("apparmorProfile")),
-                       ("selinuxLabel", options.process_label or base.get("selinuxLabel"))):
+    for key, value in (
+        ("apparmorProfile", options.apparmor or base.get("apparmorProfile")),
+        ("selinuxLabel", options.process_label or base.get("selinuxLabel")),
+    ):
         if value:
             process[key] = value
     validate_process(process, "process", require_cwd=True)
@@ -128,8 +136,16 @@ def exec_in_container(store: StateStore, container_id: str, options: ExecOptions
     first = os.fork()
     if first == 0:
         parent_end.close()
-        _intermediate(child_end, ns_fds, manager.add_process, process, console,
-                      seccomp_program, seccomp_flags, options.preserve_fds)
+        _intermediate(
+            child_end,
+            ns_fds,
+            manager.add_process,
+            process,
+            console,
+            seccomp_program,
+            seccomp_flags,
+            options.preserve_fds,
+        )
     child_end.close()
     for _, fd in ns_fds:
         os.close(fd)
@@ -177,13 +193,22 @@ def _namespace_fds(init_pid: int, config: dict[str, Any]) -> list[tuple[str, int
         except OSError as exc:
             for _, fd in fds:
                 os.close(fd)
-            raise Conflict(f"cannot enter the container's {kind} namespace: {exc.strerror}") from None
+            raise Conflict(
+                f"cannot enter the container's {kind} namespace: {exc.strerror}"
+            ) from None
     return fds
 
 
-def _intermediate(sock: Any, ns_fds: list[tuple[str, int]], join_cgroup: Any,
-                  process: dict[str, Any], console: Any, seccomp_program: bytes | None,
-                  seccomp_flags: int, preserve_fds: int) -> None:
+def _intermediate(
+    sock: Any,
+    ns_fds: list[tuple[str, int]],
+    join_cgroup: Any,
+    process: dict[str, Any],
+    console: Any,
+    seccomp_program: bytes | None,
+    seccomp_flags: int,
+    preserve_fds: int,
+) -> None:
     code = 1
     try:
         kproc.set_dumpable(False)
@@ -199,7 +224,7 @@ def _intermediate(sock: Any, ns_fds: list[tuple[str, int]], join_cgroup: Any,
             _final(sock, process, console, seccomp_program, seccomp_flags, preserve_fds)
         sync.send(sock, sync.INIT_PID, pid=pid)
         code = 0
-    except BaseException as exc:  # noqa: BLE001
+    except BaseException as exc:
         _report(sock, exc)
     os._exit(code)
 
@@ -217,8 +242,14 @@ def _report(sock: Any, exc: BaseException) -> None:
         pass
 
 
-def _final(sock: Any, process: dict[str, Any], console: Any, seccomp_program: bytes | None,
-           seccomp_flags: int, preserve_fds: int) -> None:
+def _final(
+    sock: Any,
+    process: dict[str, Any],
+    console: Any,
+    seccomp_program: bytes | None,
+    seccomp_flags: int,
+    preserve_fds: int,
+) -> None:
     try:
         kproc.set_dumpable(False)
         os.setsid()
@@ -258,6 +289,6 @@ def _final(sock: Any, process: dict[str, Any], console: Any, seccomp_program: by
 
             seccomp.load(seccomp.CompiledFilter(seccomp_program, seccomp_flags, 0))
         setup.exec_program(program, process["args"], env)
-    except BaseException as exc:  # noqa: BLE001
+    except BaseException as exc:
         _report(sock, exc)
     os._exit(127)

@@ -9,16 +9,51 @@ from capsa.oci.capabilities import CAPABILITIES
 from capsa.oci.runtime_config import HOOK_KINDS, NAMESPACE_TYPES
 
 MOUNT_OPTIONS = [
-    "async", "atime", "bind", "defaults", "dev", "diratime", "dirsync", "exec", "mand",
-    "noatime", "nodev", "nodiratime", "noexec", "nomand", "norelatime", "nostrictatime",
-    "nosuid", "nosymfollow", "private", "rbind", "relatime", "remount", "ro", "rprivate",
-    "rshared", "rslave", "runbindable", "rw", "shared", "slave", "strictatime", "suid",
-    "symfollow", "sync", "unbindable",
+    "async",
+    "atime",
+    "bind",
+    "defaults",
+    "dev",
+    "diratime",
+    "dirsync",
+    "exec",
+    "mand",
+    "noatime",
+    "nodev",
+    "nodiratime",
+    "noexec",
+    "nomand",
+    "norelatime",
+    "nostrictatime",
+    "nosuid",
+    "nosymfollow",
+    "private",
+    "rbind",
+    "relatime",
+    "remount",
+    "ro",
+    "rprivate",
+    "rshared",
+    "rslave",
+    "runbindable",
+    "rw",
+    "shared",
+    "slave",
+    "strictatime",
+    "suid",
+    "symfollow",
+    "sync",
+    "unbindable",
 ]
 
 
 def features() -> dict[str, Any]:
-    from capsa.runtime.seccomp import SUPPORTED_ACTIONS, SUPPORTED_ARCHES, SUPPORTED_FLAGS, SUPPORTED_OPERATORS
+    from capsa.runtime.seccomp import (
+        SUPPORTED_ACTIONS,
+        SUPPORTED_ARCHES,
+        SUPPORTED_FLAGS,
+        SUPPORTED_OPERATORS,
+    )
 
     return {
         "ociVersionMin": "1.0.0",
@@ -28,7 +63,13 @@ def features() -> dict[str, Any]:
         "linux": {
             "namespaces": list(NAMESPACE_TYPES),
             "capabilities": sorted(CAPABILITIES, key=CAPABILITIES.__getitem__),
-            "cgroup": {"v1": True, "v2": True, "systemd": False, "systemdUser": False, "rdma": True},
+            "cgroup": {
+                "v1": True,
+                "v2": True,
+                "systemd": False,
+                "systemdUser": False,
+                "rdma": True,
+            },
             "seccomp": {
                 "enabled": True,
                 "actions": list(SUPPORTED_ACTIONS),

@@ -30,10 +30,14 @@ def parse_signal(value: str) -> int:
     try:
         return int(signal.Signals[text])
     except KeyError:
-        raise InvalidArgument(f"invalid signal {value!r}", hint="use a name like TERM or a number") from None
+        raise InvalidArgument(
+            f"invalid signal {value!r}", hint="use a name like TERM or a number"
+        ) from None
 
 
-def kill_container(store: StateStore, container_id: str, sig: int, *, all_processes: bool = False) -> None:
+def kill_container(
+    store: StateStore, container_id: str, sig: int, *, all_processes: bool = False
+) -> None:
     container = Container.load(store, container_id)
     status = container.status()
     if all_processes:

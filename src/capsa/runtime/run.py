@@ -13,8 +13,9 @@ from capsa.runtime.start import start_container
 from capsa.runtime.state import StateStore
 
 
-def run_container(store: StateStore, container_id: str, options: CreateOptions, *,
-                  detach: bool) -> int:
+def run_container(
+    store: StateStore, container_id: str, options: CreateOptions, *, detach: bool
+) -> int:
     proxy = None
     if not detach:
         # The init's parent (the intermediate) exits at once: become the reaper it is

@@ -29,14 +29,36 @@ LOCK_FILE = ".lock"
 class ContainerState:
     """What the runtime remembers about one container between invocations."""
 
-    FIELDS = ("id", "bundle", "rootfs", "pid", "pid_start_time", "created", "owner",
-              "annotations", "cgroup_paths", "namespace_paths", "rootless", "started")
+    FIELDS = (
+        "id",
+        "bundle",
+        "rootfs",
+        "pid",
+        "pid_start_time",
+        "created",
+        "owner",
+        "annotations",
+        "cgroup_paths",
+        "namespace_paths",
+        "rootless",
+        "started",
+    )
 
-    def __init__(self, id: str, bundle: str, rootfs: str, pid: int, pid_start_time: int,
-                 created: str, owner: str, annotations: dict[str, str] | None = None,
-                 cgroup_paths: dict[str, str] | None = None,
-                 namespace_paths: dict[str, str] | None = None, rootless: bool = False,
-                 started: bool = False) -> None:
+    def __init__(
+        self,
+        id: str,
+        bundle: str,
+        rootfs: str,
+        pid: int,
+        pid_start_time: int,
+        created: str,
+        owner: str,
+        annotations: dict[str, str] | None = None,
+        cgroup_paths: dict[str, str] | None = None,
+        namespace_paths: dict[str, str] | None = None,
+        rootless: bool = False,
+        started: bool = False,
+    ) -> None:
         self.id = id
         self.bundle = bundle
         self.rootfs = rootfs
@@ -163,8 +185,9 @@ class StateStore:
         """An exclusive lock on one container for the length of an operation."""
         directory = self.container_dir(container_id)
         try:
-            fd = os.open(os.path.join(directory, LOCK_FILE),
-                         os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            fd = os.open(
+                os.path.join(directory, LOCK_FILE), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600
+            )
         except FileNotFoundError:
             raise NotFound(f"container {container_id!r} does not exist") from None
         try:

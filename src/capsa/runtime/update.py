@@ -19,7 +19,9 @@ def parse_bytes(value: str, what: str) -> int:
     """`512m`, `1G`, `1048576`, `-1` -> bytes (binary units, as Docker's RAMInBytes)."""
     match = _SIZE.match(value)
     if not match:
-        raise InvalidArgument(f"invalid {what} {value!r}", hint="use a number with an optional unit: 512m, 1g")
+        raise InvalidArgument(
+            f"invalid {what} {value!r}", hint="use a number with an optional unit: 512m, 1g"
+        )
     number, unit = match.groups()
     return int(float(number) * _UNITS[unit.lower()])
 
@@ -38,7 +40,9 @@ def read_resources(text: str, source: str) -> dict[str, Any]:
     try:
         resources = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise InvalidArgument(f"{source} is not valid JSON: {exc.msg} at line {exc.lineno}") from None
+        raise InvalidArgument(
+            f"{source} is not valid JSON: {exc.msg} at line {exc.lineno}"
+        ) from None
     if not isinstance(resources, dict):
         raise InvalidArgument(f"{source} must hold a JSON object of linux.resources")
     return resources

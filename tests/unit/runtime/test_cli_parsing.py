@@ -11,8 +11,12 @@ from capsa.runtime.update import merge, parse_bytes
 
 
 def test_global_flags_stop_at_the_command() -> None:
-    parsed, rest = parse_flags(["--root", "/x", "--log-format=json", "--debug", "state", "id"],
-                               GLOBAL_FLAGS, "g", stop_at_positional=True)
+    parsed, rest = parse_flags(
+        ["--root", "/x", "--log-format=json", "--debug", "state", "id"],
+        GLOBAL_FLAGS,
+        "g",
+        stop_at_positional=True,
+    )
     assert parsed.text("root") == "/x"
     assert parsed.text("log_format") == "json"
     assert parsed.flag("debug")
@@ -20,24 +24,33 @@ def test_global_flags_stop_at_the_command() -> None:
 
 
 def test_go_style_single_dash_long_flags() -> None:
-    parsed, rest = parse_flags(["-bundle", "/b", "-pid-file=/p", "cid"], COMMAND_FLAGS["create"],
-                               "create", stop_at_positional=True)
+    parsed, rest = parse_flags(
+        ["-bundle", "/b", "-pid-file=/p", "cid"],
+        COMMAND_FLAGS["create"],
+        "create",
+        stop_at_positional=True,
+    )
     assert parsed.text("bundle") == "/b"
     assert parsed.text("pid_file") == "/p"
     assert rest == ["cid"]
 
 
 def test_exec_keeps_the_command_flags_after_the_id() -> None:
-    parsed, rest = parse_flags(["-e", "A=1", "--env", "B=2", "-t", "cid", "ls", "-l"],
-                               COMMAND_FLAGS["exec"], "exec", stop_at_positional=True)
+    parsed, rest = parse_flags(
+        ["-e", "A=1", "--env", "B=2", "-t", "cid", "ls", "-l"],
+        COMMAND_FLAGS["exec"],
+        "exec",
+        stop_at_positional=True,
+    )
     assert parsed.many("env") == ["A=1", "B=2"]
     assert parsed.flag("tty")
     assert rest == ["cid", "ls", "-l"]
 
 
 def test_boolean_flags_take_explicit_values() -> None:
-    parsed, _ = parse_flags(["--detach=false"], COMMAND_FLAGS["run"], "run",
-                            stop_at_positional=True)
+    parsed, _ = parse_flags(
+        ["--detach=false"], COMMAND_FLAGS["run"], "run", stop_at_positional=True
+    )
     assert not parsed.flag("detach")
 
 
@@ -53,8 +66,15 @@ def test_missing_value_is_an_error() -> None:
 
 @pytest.mark.parametrize(
     ("text", "number"),
-    [("9", 9), ("KILL", 9), ("SIGKILL", 9), ("term", 15), ("SIGUSR1", int(signal.SIGUSR1)),
-     ("RTMIN+2", int(signal.SIGRTMIN) + 2), ("SIGRTMAX", int(signal.SIGRTMAX))],
+    [
+        ("9", 9),
+        ("KILL", 9),
+        ("SIGKILL", 9),
+        ("term", 15),
+        ("SIGUSR1", int(signal.SIGUSR1)),
+        ("RTMIN+2", int(signal.SIGRTMIN) + 2),
+        ("SIGRTMAX", int(signal.SIGRTMAX)),
+    ],
 )
 def test_signal_names_and_numbers(text: str, number: int) -> None:
     assert parse_signal(text) == number
@@ -66,8 +86,10 @@ def test_bad_signals(text: str) -> None:
         parse_signal(text)
 
 
-@pytest.mark.parametrize(("text", "value"), [("1024", 1024), ("512m", 512 * 2**20),
-                                             ("1G", 2**30), ("2kb", 2048), ("-1", -1)])
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [("1024", 1024), ("512m", 512 * 2**20), ("1G", 2**30), ("2kb", 2048), ("-1", -1)],
+)
 def test_byte_sizes(text: str, value: int) -> None:
     assert parse_bytes(text, "--memory") == value
 
@@ -101,8 +123,12 @@ def test_log_file_in_json(tmp_path: object, capsys: pytest.CaptureFixture[str]) 
 
     assert isinstance(tmp_path, Path)
     log = tmp_path / "log.json"
-    assert main(["--log", str(log), "--log-format", "json", "--root", str(tmp_path),
-                 "start", "missing"]) == 1
+    assert (
+        main(
+            ["--log", str(log), "--log-format", "json", "--root", str(tmp_path), "start", "missing"]
+        )
+        == 1
+    )
     record = loads(log.read_text().splitlines()[0])
     assert isinstance(record, dict)
     assert record["level"] == "error"

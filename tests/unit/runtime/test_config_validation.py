@@ -28,37 +28,66 @@ def test_default_specs_are_valid() -> None:
         (lambda s: s["process"].update(args="sh"), "process.args"),
         (lambda s: s["process"].update(cwd="relative"), "process.cwd"),
         (lambda s: s["process"].update(env=["NOEQUALS"]), "process.env[0]"),
-        (lambda s: s["process"]["capabilities"].update(bounding=["CAP_BOGUS"]),
-         "process.capabilities.bounding[0]"),
+        (
+            lambda s: s["process"]["capabilities"].update(bounding=["CAP_BOGUS"]),
+            "process.capabilities.bounding[0]",
+        ),
         (lambda s: s["process"]["capabilities"].update(weird=[]), "process.capabilities.weird"),
-        (lambda s: s["process"].update(rlimits=[{"type": "RLIMIT_FOO", "soft": 1, "hard": 1}]),
-         "process.rlimits[0].type"),
-        (lambda s: s["process"].update(rlimits=[{"type": "RLIMIT_NOFILE", "soft": 2, "hard": 1}]),
-         "process.rlimits[0]"),
-        (lambda s: s["process"].update(rlimits=[{"type": "RLIMIT_NOFILE", "soft": 1, "hard": 1},
-                                               {"type": "RLIMIT_NOFILE", "soft": 1, "hard": 1}]),
-         "process.rlimits[1].type"),
+        (
+            lambda s: s["process"].update(rlimits=[{"type": "RLIMIT_FOO", "soft": 1, "hard": 1}]),
+            "process.rlimits[0].type",
+        ),
+        (
+            lambda s: s["process"].update(
+                rlimits=[{"type": "RLIMIT_NOFILE", "soft": 2, "hard": 1}]
+            ),
+            "process.rlimits[0]",
+        ),
+        (
+            lambda s: s["process"].update(
+                rlimits=[
+                    {"type": "RLIMIT_NOFILE", "soft": 1, "hard": 1},
+                    {"type": "RLIMIT_NOFILE", "soft": 1, "hard": 1},
+                ]
+            ),
+            "process.rlimits[1].type",
+        ),
         (lambda s: s["process"].update(oomScoreAdj=5000), "process.oomScoreAdj"),
         (lambda s: s["process"]["user"].update(uid=-1), "process.user.uid"),
         (lambda s: s["process"]["user"].update(uid="0"), "process.user.uid"),
         (lambda s: s["linux"]["namespaces"].append({"type": "pid"}), "linux.namespaces[6].type"),
         (lambda s: s["linux"]["namespaces"].append({"type": "bogus"}), "linux.namespaces[6].type"),
-        (lambda s: s["linux"]["namespaces"].append({"type": "user", "path": "rel"}),
-         "linux.namespaces[6].path"),
-        (lambda s: s["linux"].update(uidMappings=[{"containerID": 0, "hostID": 0, "size": 1}]),
-         "linux.uidMappings"),
+        (
+            lambda s: s["linux"]["namespaces"].append({"type": "user", "path": "rel"}),
+            "linux.namespaces[6].path",
+        ),
+        (
+            lambda s: s["linux"].update(uidMappings=[{"containerID": 0, "hostID": 0, "size": 1}]),
+            "linux.uidMappings",
+        ),
         (lambda s: s.update(hooks={"prestart": [{"path": "relative"}]}), "hooks.prestart[0].path"),
-        (lambda s: s.update(hooks={"poststart": [{"path": "/bin/true", "timeout": 0}]}),
-         "hooks.poststart[0].timeout"),
+        (
+            lambda s: s.update(hooks={"poststart": [{"path": "/bin/true", "timeout": 0}]}),
+            "hooks.poststart[0].timeout",
+        ),
         (lambda s: s.update(hooks={"sometime": []}), "hooks.sometime"),
-        (lambda s: s["linux"].update(personality={"domain": "WINDOWS"}), "linux.personality.domain"),
-        (lambda s: s["linux"].update(sysctl={"net.ipv4.ip_forward": 1}),
-         "linux.sysctl.net.ipv4.ip_forward"),
+        (
+            lambda s: s["linux"].update(personality={"domain": "WINDOWS"}),
+            "linux.personality.domain",
+        ),
+        (
+            lambda s: s["linux"].update(sysctl={"net.ipv4.ip_forward": 1}),
+            "linux.sysctl.net.ipv4.ip_forward",
+        ),
         (lambda s: s.update(annotations={"a": 1}), "annotations.a"),
-        (lambda s: s["process"].update(ioPriority={"class": "IOPRIO_CLASS_X", "priority": 1}),
-         "process.ioPriority.class"),
-        (lambda s: s["process"].update(scheduler={"policy": "SCHED_FAST"}),
-         "process.scheduler.policy"),
+        (
+            lambda s: s["process"].update(ioPriority={"class": "IOPRIO_CLASS_X", "priority": 1}),
+            "process.ioPriority.class",
+        ),
+        (
+            lambda s: s["process"].update(scheduler={"policy": "SCHED_FAST"}),
+            "process.scheduler.policy",
+        ),
         (lambda s: s["mounts"].append({"type": "tmpfs"}), "mounts[7].destination"),
     ],
 )

@@ -40,7 +40,7 @@ def run_init(ctx: InitContext) -> None:
     except OSError as exc:
         where = f" {exc.filename}" if exc.filename else ""
         _fail(ctx, f"{exc.strerror or exc}{where}", ready)
-    except BaseException as exc:  # noqa: BLE001 - whatever happens, report and exit
+    except BaseException as exc:
         _fail(ctx, "".join(traceback.format_exception(exc)).strip(), ready)
     os._exit(1)
 

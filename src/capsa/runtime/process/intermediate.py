@@ -30,7 +30,7 @@ def run_intermediate(ctx: InitContext) -> None:
         _report(ctx, str(exc))
     except OSError as exc:
         _report(ctx, f"{exc.strerror or exc}")
-    except BaseException as exc:  # noqa: BLE001 - the parent must hear about anything
+    except BaseException as exc:
         _report(ctx, "".join(traceback.format_exception_only(exc)).strip())
     finally:
         os._exit(code)

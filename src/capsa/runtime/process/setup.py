@@ -14,7 +14,8 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from capsa.errors import ContainerError, InvalidArgument, PermissionDenied, Unavailable
-from capsa.kernel import caps, process as kproc
+from capsa.kernel import caps
+from capsa.kernel import process as kproc
 from capsa.oci.runtime_config import PERSONALITY_DOMAINS
 
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -119,7 +120,9 @@ def apply_scheduler(sched: Mapping[str, Any]) -> None:
             int(sched.get("period", 0)),
         )
     except OSError as exc:
-        raise ContainerError(f"cannot set process.scheduler {sched['policy']}: {exc.strerror}") from None
+        raise ContainerError(
+            f"cannot set process.scheduler {sched['policy']}: {exc.strerror}"
+        ) from None
 
 
 PER_LINUX32_FLAGS: dict[str, int] = {}
@@ -145,8 +148,7 @@ def apply_security_labels(process: Mapping[str, Any]) -> None:
     if label:
         if not _lsm_enabled("selinux"):
             raise Unavailable(
-                f"cannot apply process.selinuxLabel {label!r}: SELinux is not enabled on "
-                "this host",
+                f"cannot apply process.selinuxLabel {label!r}: SELinux is not enabled on this host",
                 hint="remove selinuxLabel from config.json",
             )
         with open("/proc/self/attr/exec", "w") as f:
@@ -172,8 +174,7 @@ def switch_user(user: Mapping[str, Any], *, setgroups_allowed: bool) -> None:
             os.setgroups(groups)
         elif groups:
             raise PermissionDenied(
-                "cannot set process.user.additionalGids: setgroups is denied in this user "
-                "namespace"
+                "cannot set process.user.additionalGids: setgroups is denied in this user namespace"
             )
         os.setresgid(gid, gid, gid)
         os.setresuid(uid, uid, uid)
