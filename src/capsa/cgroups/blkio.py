@@ -39,8 +39,7 @@ def weight_to_io_weight(weight: int) -> int:
 class WeightDevice(Record):
     __slots__ = ("leaf_weight", "major", "minor", "weight")
 
-    def __init__(self, major: int, minor: int, weight: int | None, leaf_weight: int | None
-                 ) -> None:
+    def __init__(self, major: int, minor: int, weight: int | None, leaf_weight: int | None) -> None:
         self.major = major
         self.minor = minor
         self.weight = weight

@@ -40,7 +40,7 @@ class CpuSettings(Record):
         "quota",
         "realtime_period",
         "realtime_runtime",
-        "shares"
+        "shares",
     )
 
     def __init__(

@@ -148,4 +148,3 @@ def children() -> Iterator[list[subprocess.Popen[bytes]]]:
             proc.wait(timeout=2)
         except subprocess.TimeoutExpired:
             pass  # frozen: the cgroup cleanup thaws it, and it dies then
-

@@ -112,12 +112,14 @@ def test_limits_processes_stats_and_cleanup(
     try:
         manager.create()
         manager.create()  # idempotent
-        manager.apply({
-            "memory": {"limit": 64 * MiB, "reservation": 32 * MiB, "swap": 96 * MiB},
-            "cpu": {"shares": 512, "quota": 50000, "period": 100000, "cpus": "0", "mems": "0"},
-            "pids": {"limit": 32},
-            "hugepageLimits": [{"pageSize": "2MB", "limit": 4 * MiB}],
-        })
+        manager.apply(
+            {
+                "memory": {"limit": 64 * MiB, "reservation": 32 * MiB, "swap": 96 * MiB},
+                "cpu": {"shares": 512, "quota": 50000, "period": 100000, "cpus": "0", "mems": "0"},
+                "pids": {"limit": 32},
+                "hugepageLimits": [{"pageSize": "2MB", "limit": 4 * MiB}],
+            }
+        )
         assert read(paths["memory"], "memory.limit_in_bytes") == str(64 * MiB)
         assert read(paths["memory"], "memory.memsw.limit_in_bytes") == str(96 * MiB)
         assert read(paths["memory"], "memory.soft_limit_in_bytes") == str(32 * MiB)
@@ -140,8 +142,18 @@ def test_limits_processes_stats_and_cleanup(
             assert time.monotonic() < deadline
             time.sleep(0.01)
         joined = proc_cgroups(child.pid)
-        for key in ("cpu", "cpuacct", "cpuset", "memory", "devices", "freezer", "blkio", "pids",
-                    "name=systemd", ""):
+        for key in (
+            "cpu",
+            "cpuacct",
+            "cpuset",
+            "memory",
+            "devices",
+            "freezer",
+            "blkio",
+            "pids",
+            "name=systemd",
+            "",
+        ):
             assert joined[key] == f"/{cgroup_name}/ctr", key
         assert manager.pids() == [child.pid]
 
@@ -245,10 +257,14 @@ def test_memory_limit_triggers_the_oom_killer(
 def test_v1_device_rules(cgroup_name: str, children: list[subprocess.Popen[bytes]]) -> None:
     manager = create_manager(f"/{cgroup_name}/ctr", "ctr")
     manager.create()
-    manager.apply({"devices": [
-        {"allow": False, "access": "rwm"},
-        {"allow": True, "type": "c", "major": 1, "minor": 3, "access": "rwm"},
-    ]})
+    manager.apply(
+        {
+            "devices": [
+                {"allow": False, "access": "rwm"},
+                {"allow": True, "type": "c", "major": 1, "minor": 3, "access": "rwm"},
+            ]
+        }
+    )
     assert read(manager.paths()["devices"], "devices.list") == "c 1:3 rwm"
     child = spawn(children, sys.executable, "-c", WAIT_THEN_OPEN, "/dev/null", "/dev/zero")
     manager.add_process(child.pid)
@@ -283,8 +299,12 @@ def test_state_survives_into_another_process(cgroup_name: str) -> None:
     )
     import json
 
-    out = subprocess.run([sys.executable, "-c", script, json.dumps(manager.paths())],
-                         check=True, capture_output=True, text=True).stdout
+    out = subprocess.run(
+        [sys.executable, "-c", script, json.dumps(manager.paths())],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
     assert out.strip() == "True"
     again = load_manager(manager.paths())
     assert again.is_frozen()
@@ -320,8 +340,12 @@ def test_v2_paths_on_the_unified_mount(
     manager.create()
     controllers = read(directory, "cgroup.controllers").split()
     if "hugetlb" in controllers:
-        manager.apply({"hugepageLimits": [{"pageSize": "2MB", "limit": 2 * MiB}],
-                       "unified": {"hugetlb.1GB.max": "0"}})
+        manager.apply(
+            {
+                "hugepageLimits": [{"pageSize": "2MB", "limit": 2 * MiB}],
+                "unified": {"hugetlb.1GB.max": "0"},
+            }
+        )
         assert read(directory, "hugetlb.2MB.max") == str(2 * MiB)
         assert read(directory, "hugetlb.1GB.max") == "0"
     if "memory" not in controllers:
@@ -329,22 +353,31 @@ def test_v2_paths_on_the_unified_mount(
             manager.apply({"memory": {"limit": MiB}})
 
     # Devices through the eBPF program, attached to the v2 cgroup.
-    manager.apply({"devices": [
-        {"allow": False, "access": "rwm"},
-        {"allow": True, "type": "c", "major": 1, "minor": 3, "access": "rwm"},
-        {"allow": True, "type": "c", "major": 1, "minor": 9, "access": "r"},  # urandom
-    ]})
-    child = spawn(children, sys.executable, "-c", WAIT_THEN_OPEN,
-                  "/dev/null", "/dev/zero", "/dev/urandom")
+    manager.apply(
+        {
+            "devices": [
+                {"allow": False, "access": "rwm"},
+                {"allow": True, "type": "c", "major": 1, "minor": 3, "access": "rwm"},
+                {"allow": True, "type": "c", "major": 1, "minor": 9, "access": "r"},  # urandom
+            ]
+        }
+    )
+    child = spawn(
+        children, sys.executable, "-c", WAIT_THEN_OPEN, "/dev/null", "/dev/zero", "/dev/urandom"
+    )
     manager.add_process(child.pid)
     assert proc_cgroups(child.pid)[""] == f"/{cgroup_name}/ctr"
     out, _ = child.communicate(b"\n", timeout=30)
-    assert out.decode().split("\n")[:3] == [
-        "/dev/null ok", "/dev/zero denied", "/dev/urandom ok"
-    ]
+    assert out.decode().split("\n")[:3] == ["/dev/null ok", "/dev/zero denied", "/dev/urandom ok"]
     # Replacing the program (update) swaps rules instead of stacking them.
-    manager.update({"devices": [{"allow": True, "access": "rwm"},
-                                {"allow": False, "type": "c", "major": 1, "minor": 3}]})
+    manager.update(
+        {
+            "devices": [
+                {"allow": True, "access": "rwm"},
+                {"allow": False, "type": "c", "major": 1, "minor": 3},
+            ]
+        }
+    )
     child = spawn(children, sys.executable, "-c", WAIT_THEN_OPEN, "/dev/null", "/dev/zero")
     manager.add_process(child.pid)
     out, _ = child.communicate(b"\n", timeout=30)

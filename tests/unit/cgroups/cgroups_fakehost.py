@@ -196,9 +196,9 @@ class FakeCgroupFiles(CgroupFiles):
     def _template(self, path: str) -> dict[str, str]:
         best = ""
         for mountpoint in self.templates:
-            if (path == mountpoint or path.startswith(mountpoint + "/")) and len(
-                mountpoint
-            ) > len(best):
+            if (path == mountpoint or path.startswith(mountpoint + "/")) and len(mountpoint) > len(
+                best
+            ):
                 best = mountpoint
         return self.templates[best]
 
@@ -259,7 +259,9 @@ class FakeHost:
         text = {"hybrid": HYBRID_MOUNTINFO, "v1": V1_MOUNTINFO, "v2": V2_MOUNTINFO}[mode]
         self.mountinfo = text.format(root=root)
         self.proc_cgroup = {
-            "hybrid": HYBRID_PROC_CGROUP, "v1": V1_PROC_CGROUP, "v2": V2_PROC_CGROUP
+            "hybrid": HYBRID_PROC_CGROUP,
+            "v1": V1_PROC_CGROUP,
+            "v2": V2_PROC_CGROUP,
         }[mode]
         self.layout = CgroupLayout.parse(self.mountinfo, self.proc_cgroup)
         templates: dict[str, dict[str, str]] = {}

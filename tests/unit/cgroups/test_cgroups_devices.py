@@ -34,8 +34,9 @@ def rules(raw: list[dict[str, Any]]) -> list[DeviceRule]:
     return [parse_rule(r, f"r[{i}]") for i, r in enumerate(raw)]
 
 
-def reference(rule_list: list[DeviceRule], dev_type: str, major: int, minor: int,
-              access: str) -> bool:
+def reference(
+    rule_list: list[DeviceRule], dev_type: str, major: int, minor: int, access: str
+) -> bool:
     """Every requested letter must be allowed by the last rule matching it (default
     allow: a new v1 cgroup allows what its parent allows)."""
     for letter in access:
@@ -127,20 +128,26 @@ def test_no_rules_and_allow_all() -> None:
 
 
 def test_a_wildcard_type_rule_resets_everything_before_it() -> None:
-    rule_list = rules([
-        {"allow": True, "type": "c", "major": 1, "minor": 3, "access": "rwm"},
-        {"allow": False, "type": "a", "access": "r"},  # "a" is a reset, whatever the access
-    ])
+    rule_list = rules(
+        [
+            {"allow": True, "type": "c", "major": 1, "minor": 3, "access": "rwm"},
+            {"allow": False, "type": "a", "access": "r"},  # "a" is a reset, whatever the access
+        ]
+    )
     program = device_program(rule_list)
     assert not allowed(program, "c", 1, 3, "w")
     assert not reference(rule_list, "c", 1, 3, "w")
 
 
 def test_impossible_device_numbers_match_nothing() -> None:
-    program = device_program(rules([
-        {"allow": False, "access": "rwm"},
-        {"allow": True, "type": "c", "major": 2**32 - 1, "minor": 1, "access": "rwm"},
-    ]))
+    program = device_program(
+        rules(
+            [
+                {"allow": False, "access": "rwm"},
+                {"allow": True, "type": "c", "major": 2**32 - 1, "minor": 1, "access": "rwm"},
+            ]
+        )
+    )
     assert not allowed(program, "c", 2**32 - 1, 1, "r")
 
 
@@ -198,5 +205,7 @@ def test_interpreter_refuses_what_a_verifier_would() -> None:
     with pytest.raises(BpfError, match="r0 not set"):
         run(Insn(0x95).encode(), device_ctx(2, 2, 1, 3))
     with pytest.raises(BpfError, match="out of bounds"):
-        run(b"".join(i.encode() for i in [Insn(0x61, 2, 1, 12), mov64_imm(0, 1), Insn(0x95)]),
-            device_ctx(2, 2, 1, 3))
+        run(
+            b"".join(i.encode() for i in [Insn(0x61, 2, 1, 12), mov64_imm(0, 1), Insn(0x95)]),
+            device_ctx(2, 2, 1, 3),
+        )

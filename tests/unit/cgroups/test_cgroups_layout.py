@@ -34,7 +34,14 @@ def test_this_hosts_exact_layout_is_hybrid() -> None:
     by_key = {h.mount.key: h for h in layout.v1}
     # cpu and cpuacct are separate hierarchies here, not "cpu,cpuacct".
     assert set(by_key) == {
-        "cpu", "cpuacct", "cpuset", "memory", "devices", "freezer", "blkio", "pids",
+        "cpu",
+        "cpuacct",
+        "cpuset",
+        "memory",
+        "devices",
+        "freezer",
+        "blkio",
+        "pids",
         "name=systemd",
     }
     assert by_key["cpu"].mount.mountpoint == f"{SYS}/cpu"
@@ -159,8 +166,7 @@ def test_default_path_uses_the_parent_and_container_id(hybrid: FakeHost) -> None
 
 
 def test_rootless_default_path_is_relative(hybrid: FakeHost) -> None:
-    manager = create_manager(None, "abc", rootless=True, layout=hybrid.layout,
-                             files=hybrid.files)
+    manager = create_manager(None, "abc", rootless=True, layout=hybrid.layout, files=hybrid.files)
     assert manager.paths()["memory"] == hybrid.path("memory", f"{OWN_MEMORY}/capsa/abc")
 
 
@@ -175,9 +181,7 @@ def test_rootless_default_path_is_relative(hybrid: FakeHost) -> None:
         ("/a/./b", (True, "a/b")),
     ],
 )
-def test_path_cleaning_never_climbs_above_the_base(
-    given: str, expected: tuple[bool, str]
-) -> None:
+def test_path_cleaning_never_climbs_above_the_base(given: str, expected: tuple[bool, str]) -> None:
     assert resolve_path(given, "ctr") == expected
 
 

@@ -32,7 +32,13 @@ def test_v2_create_enables_controllers_in_every_ancestor(v2: FakeHost) -> None:
         v2.path("", "/a/b/cgroup.subtree_control"),
     ]
     assert set(v2.files.written("subtree_control")[0].split()) == {
-        "+cpuset", "+cpu", "+io", "+memory", "+hugetlb", "+pids", "+rdma"
+        "+cpuset",
+        "+cpu",
+        "+io",
+        "+memory",
+        "+hugetlb",
+        "+pids",
+        "+rdma",
     }
 
 
@@ -220,8 +226,7 @@ def test_destroy_gives_up_on_a_cgroup_that_stays_busy(hybrid: FakeHost) -> None:
 def test_stats_on_hybrid_come_from_v1(hybrid: FakeHost) -> None:
     m = created(hybrid)
     Path(hybrid.path("memory", "/capsa/ctr/memory.limit_in_bytes")).write_text("67108864\n")
-    Path(hybrid.path("memory", "/capsa/ctr/memory.memsw.limit_in_bytes")).write_text(
-        "134217728\n")
+    Path(hybrid.path("memory", "/capsa/ctr/memory.memsw.limit_in_bytes")).write_text("134217728\n")
     Path(hybrid.path("pids", "/capsa/ctr/pids.max")).write_text("32\n")
     assert m.stats() == CgroupStats(
         memory_usage=1048576,

@@ -85,10 +85,17 @@ def test_v1_swap_without_swap_accounting(hybrid: FakeHost) -> None:
 def test_v1_other_memory_knobs(hybrid: FakeHost, caplog: pytest.LogCaptureFixture) -> None:
     m = created(hybrid)
     with caplog.at_level(logging.WARNING, logger="capsa.cgroups"):
-        m.apply({"memory": {
-            "kernel": 32 * MiB, "kernelTCP": 8 * MiB, "swappiness": 0,
-            "disableOOMKiller": True, "useHierarchy": True,
-        }})
+        m.apply(
+            {
+                "memory": {
+                    "kernel": 32 * MiB,
+                    "kernelTCP": 8 * MiB,
+                    "swappiness": 0,
+                    "disableOOMKiller": True,
+                    "useHierarchy": True,
+                }
+            }
+        )
     assert "kernel memory limits are deprecated" in caplog.text
     d = hybrid.path("memory", "/capsa/ctr")
     assert hybrid.files.writes == [
@@ -179,8 +186,19 @@ def test_shares_to_weight(shares: int, weight: int) -> None:
 
 def test_v1_cpu(hybrid: FakeHost) -> None:
     m = created(hybrid)
-    m.apply({"cpu": {"shares": 512, "quota": 50000, "period": 100000, "burst": 1000,
-                     "idle": 0, "realtimeRuntime": 9500, "realtimePeriod": 10000}})
+    m.apply(
+        {
+            "cpu": {
+                "shares": 512,
+                "quota": 50000,
+                "period": 100000,
+                "burst": 1000,
+                "idle": 0,
+                "realtimeRuntime": 9500,
+                "realtimePeriod": 10000,
+            }
+        }
+    )
     d = hybrid.path("cpu", "/capsa/ctr")
     assert hybrid.files.writes == [
         (f"{d}/cpu.idle", "0"),

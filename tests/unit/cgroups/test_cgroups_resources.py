@@ -20,8 +20,19 @@ def test_nothing_asked_nothing_written(hybrid: FakeHost, v2: FakeHost) -> None:
         m = created(host)
         m.apply(None)
         m.apply({})
-        m.apply({"memory": {}, "cpu": {}, "pids": None, "blockIO": {}, "network": {},
-                 "hugepageLimits": [], "devices": [], "rdma": {}, "unified": {}})
+        m.apply(
+            {
+                "memory": {},
+                "cpu": {},
+                "pids": None,
+                "blockIO": {},
+                "network": {},
+                "hugepageLimits": [],
+                "devices": [],
+                "rdma": {},
+                "unified": {},
+            }
+        )
         assert host.files.writes == []
 
 
@@ -172,9 +183,14 @@ def test_bad_page_sizes(bad: str) -> None:
 
 def test_network_on_v1(v1: FakeHost) -> None:
     m = created(v1)
-    m.apply({"network": {"classID": 1048577,
-                         "priorities": [{"name": "eth0", "priority": 500},
-                                        {"name": "lo", "priority": 1}]}})
+    m.apply(
+        {
+            "network": {
+                "classID": 1048577,
+                "priorities": [{"name": "eth0", "priority": 500}, {"name": "lo", "priority": 1}],
+            }
+        }
+    )
     d = v1.path("net_cls,net_prio", "/capsa/ctr")
     assert v1.files.writes == [
         (f"{d}/net_cls.classid", "1048577"),
@@ -206,10 +222,11 @@ def test_network_where_the_host_has_no_such_controller(hybrid: FakeHost, v2: Fak
 
 def test_rdma_on_v2(v2: FakeHost) -> None:
     m = created(v2)
-    m.apply({"rdma": {"mlx5_1": {"hcaHandles": 3, "hcaObjects": 10000},
-                      "rxe3": {"hcaObjects": 5}}})
-    assert v2.files.written("rdma.max") == ["mlx5_1 hca_handle=3 hca_object=10000",
-                                            "rxe3 hca_object=5"]
+    m.apply({"rdma": {"mlx5_1": {"hcaHandles": 3, "hcaObjects": 10000}, "rxe3": {"hcaObjects": 5}}})
+    assert v2.files.written("rdma.max") == [
+        "mlx5_1 hca_handle=3 hca_object=10000",
+        "rxe3 hca_object=5",
+    ]
     with pytest.raises(InvalidArgument, match="needs hcaHandles or hcaObjects"):
         m.apply({"rdma": {"mlx4_0": {}}})
 
@@ -225,8 +242,12 @@ def test_rdma_unavailable_on_this_hybrid_host(hybrid: FakeHost) -> None:
 
 def test_unified_on_v2_is_written_last_line_by_line(v2: FakeHost) -> None:
     m = created(v2)
-    m.apply({"unified": {"io.max": "259:0 rbps=2097152\n253:0 wiops=120", "memory.high": "1G"},
-             "memory": {"limit": 2 << 30}})
+    m.apply(
+        {
+            "unified": {"io.max": "259:0 rbps=2097152\n253:0 wiops=120", "memory.high": "1G"},
+            "memory": {"limit": 2 << 30},
+        }
+    )
     d = v2.path("", "/capsa/ctr")
     assert v2.files.writes == [
         (f"{d}/memory.max", str(2 << 30)),
@@ -239,8 +260,9 @@ def test_unified_on_v2_is_written_last_line_by_line(v2: FakeHost) -> None:
 def test_unified_on_hybrid(hybrid: FakeHost) -> None:
     m = created(hybrid)
     m.apply({"unified": {"hugetlb.2MB.max": "4194304"}})
-    assert hybrid.files.writes == [(hybrid.path("unified", "/capsa/ctr/hugetlb.2MB.max"),
-                                    "4194304")]
+    assert hybrid.files.writes == [
+        (hybrid.path("unified", "/capsa/ctr/hugetlb.2MB.max"), "4194304")
+    ]
     with pytest.raises(Unavailable, match="memory controller is bound to a cgroup v1"):
         m.apply({"unified": {"memory.high": "1G"}})
     with pytest.raises(Unavailable, match="rdma controller is not available"):
@@ -328,8 +350,11 @@ def test_kernel_refusals_name_the_field_and_file(hybrid: FakeHost) -> None:
     import os
 
     os.unlink(hybrid.path("pids", "/capsa/ctr/pids.max"))
-    with pytest.raises(Unavailable, match=r"cannot set linux\.resources\.pids\.limit: writing "
-                                          r"'5' to .*pids\.max"):
+    with pytest.raises(
+        Unavailable,
+        match=r"cannot set linux\.resources\.pids\.limit: writing "
+        r"'5' to .*pids\.max",
+    ):
         m.apply({"pids": {"limit": 5}})
 
 

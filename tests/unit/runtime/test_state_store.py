@@ -11,9 +11,17 @@ from capsa.runtime.state import ContainerState, StateStore, write_atomically
 
 
 def sample(container_id: str = "c1") -> ContainerState:
-    return ContainerState(id=container_id, bundle="/b", rootfs="/b/rootfs", pid=42,
-                          pid_start_time=7, created="2026-01-01T00:00:00Z", owner="root",
-                          annotations={"a": "b"}, cgroup_paths={"memory": "/sys/x"})
+    return ContainerState(
+        id=container_id,
+        bundle="/b",
+        rootfs="/b/rootfs",
+        pid=42,
+        pid_start_time=7,
+        created="2026-01-01T00:00:00Z",
+        owner="root",
+        annotations={"a": "b"},
+        cgroup_paths={"memory": "/sys/x"},
+    )
 
 
 def test_save_and_load_round_trip(tmp_path: Path) -> None:
@@ -35,9 +43,8 @@ def test_reserve_refuses_a_taken_id(tmp_path: Path) -> None:
 def test_unknown_container(tmp_path: Path) -> None:
     with pytest.raises(NotFound, match="'ghost' does not exist"):
         StateStore(tmp_path).load("ghost")
-    with pytest.raises(NotFound):
-        with StateStore(tmp_path).locked("ghost"):
-            pass
+    with pytest.raises(NotFound), StateStore(tmp_path).locked("ghost"):
+        pass
 
 
 def test_ids_that_would_escape_the_root_are_refused(tmp_path: Path) -> None:
