@@ -198,7 +198,26 @@ def read_source(source: Source) -> dict[str, int]:
     return numbers
 
 
+# The end of the generated module: builds a table from its text on first use.
+LOADER = """
+
+def __getattr__(name: str) -> dict[str, int]:
+    text = _TEXT.get(name)
+    if text is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    words = text.split()
+    numbers = words[1::2]
+    base = 0 if "0x" in text else 10  # base 0 reads 0x..., and is slower
+    table = dict(zip(words[::2], map(int, numbers, [base] * len(numbers)), strict=True))
+    globals()[name] = table
+    return table
+"""
+
+
 def render(tables: dict[str, dict[str, int]]) -> str:
+    """The module: each table as text, one "name number" line per syscall, turned into a
+    dict on first use. Building every dict at import would cost more (about 0.3 ms) than
+    compiling a filter that needs only one or two of them."""
     lines = [
         '"""Syscall name -> number for each architecture the seccomp compiler supports.',
         "",
@@ -206,17 +225,27 @@ def render(tables: dict[str, dict[str, int]]) -> str:
         "linux-libc-dev, linux-libc-dev-arm64-cross and linux-libc-dev-armhf-cross (plus the",
         "syscalls added since those headers, listed in the script). Do not edit by hand.",
         "x32 numbers include the x32 bit (0x40000000), as seccomp sees them.",
+        "",
+        f"Each table ({', '.join(tables)}) is a dict[str, int] attribute of this module,",
+        'built on first use from the text below ("name number" lines): importing the module',
+        "builds nothing, and a filter for one architecture pays for that table alone.",
         '"""',
+        "",
+        "from __future__ import annotations",
+        "",
     ]
+    for table in tables:
+        lines.append(f"{table}: dict[str, int]  # built by __getattr__ on first use")
+    lines.append("")
+    lines.append("_TEXT = {")
     for table, numbers in tables.items():
-        lines.append("")
-        lines.append(f"{table}: dict[str, int] = {{")
+        lines.append(f'    "{table}": """\\')
         for name, number in sorted(numbers.items(), key=lambda item: (item[1], item[0])):
             value = f"0x{number:X}" if number >= 0x10000 else str(number)
-            lines.append(f'    "{name}": {value},')
-        lines.append("}")
-    lines.append("")
-    return "\n".join(lines)
+            lines.append(f"{name} {value}")
+        lines.append('""",')
+    lines.append("}")
+    return "\n".join(lines) + "\n" + LOADER
 
 
 def build() -> str:

@@ -6,17 +6,23 @@
     manager.add_process(pid)
     state["cgroup_paths"] = manager.paths()      # later: load_manager(state["cgroup_paths"])
 
-Names are loaded on first use so that importing the package costs nothing.
+Names are loaded on first use so that importing the package costs nothing. Nothing on the
+path of a container start may import typing, dataclasses, re, enum, collections, logging
+or their like at run time (tests/unit/test_start_path_imports.py checks it): annotations
+only name types, under TYPE_CHECKING (a local False, since `from typing import
+TYPE_CHECKING` would itself import typing).
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+import sys
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from capsa.cgroups.fs import FsManager
-    from capsa.cgroups.layout import CgroupLayout, Mode, detect_mode
-    from capsa.cgroups.manager import CgroupManager, create_manager, load_manager
+    from capsa.cgroups.layout import CgroupLayout, detect_mode
+    from capsa.cgroups.manager import create_manager, load_manager
+    from capsa.cgroups.protocol import CgroupManager, Mode
     from capsa.cgroups.stats import CgroupStats
 
 __all__ = [
@@ -32,9 +38,9 @@ __all__ = [
 
 _WHERE = {
     "CgroupLayout": "layout",
-    "Mode": "layout",
+    "Mode": "protocol",
     "detect_mode": "layout",
-    "CgroupManager": "manager",
+    "CgroupManager": "protocol",
     "create_manager": "manager",
     "load_manager": "manager",
     "FsManager": "fs",
@@ -42,12 +48,13 @@ _WHERE = {
 }
 
 
-def __getattr__(name: str) -> Any:
+def __getattr__(name: str) -> object:
     module = _WHERE.get(name)
     if module is None:
         raise AttributeError(f"module 'capsa.cgroups' has no attribute {name!r}")
-    import importlib
-
-    value = getattr(importlib.import_module(f"capsa.cgroups.{module}"), name)
+    # __import__ rather than importlib.import_module: importlib is not loaded yet.
+    qualified = f"capsa.cgroups.{module}"
+    __import__(qualified)
+    value = getattr(sys.modules[qualified], name)
     globals()[name] = value
     return value

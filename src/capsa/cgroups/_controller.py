@@ -4,13 +4,25 @@ into a cgroup v1 directory or a cgroup v2 directory."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any, ClassVar, Generic, TypeVar
-
-from capsa.cgroups._files import CgroupFiles
 from capsa.errors import Unavailable
 
-S = TypeVar("S")
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+    from typing import Any, ClassVar, Generic, TypeVar
+
+    from capsa.cgroups._files import CgroupFiles
+
+    S = TypeVar("S")
+else:
+
+    class Generic:
+        """Stands in for typing.Generic at run time, where `Controller[X]` is `Controller`."""
+
+        def __class_getitem__(cls, item: object) -> type:
+            return cls
+
+    S = None
 
 
 def warn(message: str) -> None:

@@ -6,10 +6,16 @@ where an integer is expected (in Python `True` is an `int`).
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import Any
+# collections.abc re-exports these ABCs from _collections_abc, which the interpreter has
+# loaded already (os needs it); importing collections.abc would load all of collections.
+from _collections_abc import Mapping
 
 from capsa.errors import field_error
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from typing import Any
 
 PREFIX = "linux.resources"
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import errno
 import os
-from typing import TYPE_CHECKING
 
 from capsa.errors import (
     CapsaError,
@@ -20,6 +19,7 @@ from capsa.errors import (
     Unavailable,
 )
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from capsa.cgroups.ebpf import Insn
 

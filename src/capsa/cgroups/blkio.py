@@ -10,14 +10,16 @@ As in runc, a weight of 0 means "not set"; a throttle rate of 0 removes that lim
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import Any, ClassVar
-
+from capsa._record import Record
 from capsa.cgroups import _fields as f
 from capsa.cgroups._controller import Controller
 from capsa.cgroups._files import CgroupFiles
-from capsa.cgroups._record import Record
 from capsa.errors import Unavailable, field_error
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+    from typing import Any, ClassVar
 
 FIELD = "linux.resources.blockIO"
 

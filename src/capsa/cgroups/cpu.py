@@ -11,14 +11,17 @@ As in runc, 0 in shares, quota, period, realtimeRuntime and realtimePeriod means
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
-from typing import Any, ClassVar
 
+from capsa._record import Record
 from capsa.cgroups import _fields as f
 from capsa.cgroups._controller import Controller
 from capsa.cgroups._files import CgroupFiles, flat_keyed
-from capsa.cgroups._record import Record
 from capsa.errors import InvalidArgument, Unavailable, field_error
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+    from typing import Any, ClassVar
 
 FIELD = "linux.resources.cpu"
 

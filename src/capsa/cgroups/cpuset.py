@@ -7,15 +7,17 @@ them down from the nearest ancestor that has them (runc's ensureParent).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any, ClassVar
-
+from capsa._record import Record
 from capsa.cgroups import _fields as f
 from capsa.cgroups._controller import Controller
 from capsa.cgroups._files import CgroupFiles
-from capsa.cgroups._record import Record
 from capsa.cgroups.layout import parent_path
 from capsa.errors import field_error
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+    from typing import Any, ClassVar
 
 FIELD = "linux.resources.cpu"
 

@@ -11,16 +11,17 @@ v2: there is no devices controller; a BPF_PROG_TYPE_CGROUP_DEVICE program decide
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, ClassVar
-
+from capsa._record import Record
 from capsa.cgroups import _fields as f
 from capsa.cgroups._controller import Controller
 from capsa.cgroups._files import CgroupFiles
-from capsa.cgroups._record import Record
 from capsa.errors import field_error
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+    from typing import Any, ClassVar
+
     from capsa.cgroups.ebpf import Assembler, Insn
 
 FIELD = "linux.resources.devices"

@@ -10,7 +10,12 @@ from __future__ import annotations
 
 import os
 import struct
-from typing import Any, NamedTuple
+
+from capsa._record import Record
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 # Instruction classes and fields (linux/bpf_common.h, linux/bpf.h).
 BPF_LDX = 0x01
@@ -42,12 +47,17 @@ BPF_F_ALLOW_MULTI = 1 << 1
 _SYSCALL_NUMBERS = {"x86_64": 321, "aarch64": 280, "ppc64le": 361, "s390x": 351, "riscv64": 280}
 
 
-class Insn(NamedTuple):
-    code: int
-    dst: int = 0
-    src: int = 0
-    off: int = 0
-    imm: int = 0
+class Insn(Record):
+    """One eBPF instruction."""
+
+    __slots__ = ("code", "dst", "imm", "off", "src")
+
+    def __init__(self, code: int, dst: int = 0, src: int = 0, off: int = 0, imm: int = 0) -> None:
+        self.code = code
+        self.dst = dst
+        self.src = src
+        self.off = off
+        self.imm = imm
 
     def encode(self) -> bytes:
         return struct.pack("<BBhi", self.code, (self.src << 4) | self.dst, self.off, self.imm)

@@ -12,16 +12,20 @@ from __future__ import annotations
 
 import errno
 import os
+import sys
 import time
-from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
 
 from capsa.cgroups._files import CgroupFiles
-from capsa.cgroups.layout import SYSTEMD_HIERARCHY, CgroupLayout, Mode, parent_path
+from capsa.cgroups.layout import SYSTEMD_HIERARCHY, CgroupLayout, parent_path
 from capsa.errors import CapsaError, Conflict, InvalidArgument, PermissionDenied, Unavailable
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+    from typing import Any
+
     from capsa.cgroups._controller import Controller
+    from capsa.cgroups.protocol import Mode
     from capsa.cgroups.stats import CgroupStats
 
 UNIFIED = "unified"  # the key of the v2 directory in paths()
@@ -34,9 +38,11 @@ _RMDIR_DELAYS = (0.001, 0.002, 0.004, 0.008, 0.016, 0.032, 0.064, 0.128, 0.256)
 
 
 def _debug(message: str) -> None:
-    import logging
-
-    logging.getLogger("capsa.cgroups").debug("%s", message)
+    # Until something imports logging nothing can have configured it, and an unconfigured
+    # logger drops debug messages: so do not pay for importing it just to drop one.
+    logging = sys.modules.get("logging")
+    if logging is not None:
+        logging.getLogger("capsa.cgroups").debug("%s", message)
 
 
 class FsManager:
@@ -292,7 +298,6 @@ class FsManager:
     def apply(self, resources: Mapping[str, Any] | None) -> None:
         """Validate `linux.resources` entirely, check that the host can hold every limit
         asked for, then write them. Only what the config sets is written."""
-        from capsa.cgroups import unified
         from capsa.cgroups.resources import parse_resources
 
         parsed = parse_resources(resources)
@@ -304,6 +309,8 @@ class FsManager:
             controller.precheck(version, settings)
             plan.append((controller, settings, version, directory))
         if parsed.unified:
+            from capsa.cgroups import unified
+
             v1_controllers = frozenset(self._v1) | frozenset(
                 k for k in self._dropped if k != UNIFIED
             )
@@ -315,6 +322,8 @@ class FsManager:
             else:
                 controller.apply_v2(self._files, directory, settings)
         if parsed.unified:
+            from capsa.cgroups import unified
+
             assert self._unified is not None
             unified.apply(self._files, self._unified, parsed.unified)
 

@@ -9,14 +9,16 @@ On hybrid hosts hugetlb is often bound to the unified hierarchy only.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any, ClassVar
-
+from capsa._record import Record
 from capsa.cgroups import _fields as f
 from capsa.cgroups._controller import Controller
 from capsa.cgroups._files import CgroupFiles
-from capsa.cgroups._record import Record
 from capsa.errors import Unavailable, field_error
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+    from typing import Any, ClassVar
 
 FIELD = "linux.resources.hugepageLimits"
 

@@ -12,12 +12,13 @@ paths. The parsers take the files' contents so that tests can describe any host.
 from __future__ import annotations
 
 import posixpath
-from typing import Literal
 
-from capsa.cgroups._record import Record
+from capsa._record import Record
 from capsa.errors import Unavailable
 
-Mode = Literal["v1", "v2", "hybrid"]
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from capsa.cgroups.protocol import Mode
 
 # Names of v1 controllers; anything else in a cgroup mount's options is a mount option.
 V1_CONTROLLERS = frozenset(

@@ -1,5 +1,5 @@
-"""The `CgroupManager` protocol the runtime programs against, and the factories that
-build one for a new container (`create_manager`) or an existing one (`load_manager`).
+"""The factories that build a `CgroupManager` (the protocol is in protocol.py) for a new
+container (`create_manager`) or an existing one (`load_manager`).
 
 `cgroupsPath` is read as runc's cgroupfs manager reads it:
 - absolute ("/a/b"): the same path below the mount point of every hierarchy;
@@ -14,82 +14,26 @@ systemd cgroup manager, which capsa does not have.
 from __future__ import annotations
 
 import posixpath
-import re
-from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, Protocol
 
-from capsa.cgroups._files import CgroupFiles
-from capsa.cgroups.fs import SIGKILL, FsManager
-from capsa.cgroups.layout import (
-    SYSTEMD_HIERARCHY,
-    CgroupLayout,
-    Hierarchy,
-    Mode,
-    clean_join,
-    parent_path,
-)
+from capsa.cgroups.fs import FsManager
+from capsa.cgroups.layout import SYSTEMD_HIERARCHY, CgroupLayout, clean_join, parent_path
 from capsa.errors import InvalidArgument, Unavailable, field_error
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from capsa.cgroups.stats import CgroupStats
+    from collections.abc import Mapping
+
+    from capsa.cgroups._files import CgroupFiles
+    from capsa.cgroups.layout import Hierarchy
+    from capsa.cgroups.protocol import CgroupManager
 
 PATH_FIELD = "linux.cgroupsPath"
 
-_SYSTEMD_PATH = r"^[^/:]*:[^/:]*:[^/:]+$"  # compiled on first use
 
-
-class CgroupManager(Protocol):
-    """A container's cgroups, whatever the host's cgroup layout."""
-
-    @property
-    def mode(self) -> Mode:
-        """ "v1", "v2" or "hybrid": which hierarchies this container uses."""
-        ...
-
-    def create(self) -> None:
-        """Make the container's directories (idempotent)."""
-        ...
-
-    def apply(self, resources: Mapping[str, Any] | None) -> None:
-        """Validate and write `linux.resources` (the raw JSON object)."""
-        ...
-
-    def update(self, resources: Mapping[str, Any] | None) -> None:
-        """Change the limits of a running container."""
-        ...
-
-    def add_process(self, pid: int) -> None:
-        """Move a process into every hierarchy of the container."""
-        ...
-
-    def pids(self) -> list[int]:
-        """Every process in the container's cgroup, recursively."""
-        ...
-
-    def freeze(self) -> None:
-        """Stop every process; returns once they all are."""
-        ...
-
-    def thaw(self) -> None: ...
-
-    def is_frozen(self) -> bool: ...
-
-    def stats(self) -> CgroupStats: ...
-
-    def kill_all(self, signal: int = SIGKILL) -> None:
-        """Send a signal to every process in the container's cgroup."""
-        ...
-
-    def destroy(self) -> None:
-        """Remove the container's directories; fine if already gone."""
-        ...
-
-    def exists(self) -> bool: ...
-
-    def paths(self) -> dict[str, str]:
-        """Controller (or "name=systemd", or "unified" for v2) -> absolute directory, to
-        save in the container's state and give to `load_manager` later."""
-        ...
+def is_systemd_path(path: str) -> bool:
+    """Whether `path` has the shape of a systemd cgroup path, "slice:prefix:name": three
+    fields, no slash anywhere, the last one not empty."""
+    return path.count(":") == 2 and "/" not in path and not path.endswith(":")
 
 
 def _check_container_id(container_id: str) -> None:
@@ -115,7 +59,7 @@ def resolve_path(
         path = f"{parent}/{container_id}" if parent else container_id
         absolute = default_parent.startswith("/") or not rootless
     else:
-        if re.match(_SYSTEMD_PATH, cgroups_path):
+        if is_systemd_path(cgroups_path):
             raise Unavailable(
                 f"{PATH_FIELD} {cgroups_path!r} is a systemd path (slice:prefix:name), which "
                 "needs the systemd cgroup manager",

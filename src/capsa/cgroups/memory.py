@@ -10,14 +10,16 @@ As in runc, 0 in limit, reservation, swap, kernel and kernelTCP means "not set".
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any, ClassVar
-
+from capsa._record import Record
 from capsa.cgroups import _fields as f
 from capsa.cgroups._controller import Controller, warn
 from capsa.cgroups._files import CgroupFiles, flat_keyed
-from capsa.cgroups._record import Record
 from capsa.errors import Conflict, InvalidArgument, Unavailable, field_error
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+    from typing import Any, ClassVar
 
 FIELD = "linux.resources.memory"
 

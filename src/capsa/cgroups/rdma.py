@@ -3,14 +3,16 @@ one write per device: "mlx5_1 hca_handle=3 hca_object=10000"."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any, ClassVar
-
+from capsa._record import Record
 from capsa.cgroups import _fields as f
 from capsa.cgroups._controller import Controller
 from capsa.cgroups._files import CgroupFiles
-from capsa.cgroups._record import Record
 from capsa.errors import field_error
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+    from typing import Any, ClassVar
 
 FIELD = "linux.resources.rdma"
 

@@ -6,13 +6,15 @@ Only the controller modules a config mentions are imported.
 
 from __future__ import annotations
 
-import importlib
-from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+import sys
+from _collections_abc import Mapping  # what collections.abc exports, already loaded
 
 from capsa.errors import field_error
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Any
+
     from capsa.cgroups._controller import Controller
     from capsa.cgroups.unified import UnifiedSetting
 
@@ -34,7 +36,9 @@ CONTROLLERS = (
 
 
 def controller(module: str, name: str) -> Controller[Any]:
-    value: Controller[Any] = getattr(importlib.import_module(f"capsa.cgroups.{module}"), name)
+    qualified = f"capsa.cgroups.{module}"
+    __import__(qualified)  # importlib itself is not loaded on a container start
+    value: Controller[Any] = getattr(sys.modules[qualified], name)
     return value
 
 

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import ctypes
 import os
-import platform
-from typing import Any
+
+TYPE_CHECKING = False
+
+
+if TYPE_CHECKING:
+    from typing import Any
 
 libc = ctypes.CDLL("libc.so.6", use_errno=True)
 
-_MACHINE = platform.machine()
+_MACHINE = os.uname().machine
 
 # Syscalls glibc 2.36 does not wrap, by architecture. Numbers from the kernel's unistd tables.
 _SYSCALLS: dict[str, dict[str, int]] = {

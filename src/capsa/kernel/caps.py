@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import ctypes
-from collections.abc import Iterable
-from dataclasses import dataclass
 
+from capsa._record import Record
 from capsa.kernel._libc import c_capget, c_capset, c_prctl, check
 from capsa.oci.capabilities import CAPABILITIES
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Iterable
 
 CAPABILITY_NAMES = {number: name for name, number in CAPABILITIES.items()}
 
@@ -53,11 +56,15 @@ def mask_of(names: Iterable[str]) -> int:
     return mask
 
 
-@dataclass(frozen=True)
-class CapSets:
-    effective: int
-    permitted: int
-    inheritable: int
+class CapSets(Record):
+    """The three capability sets of capget(2)/capset(2), as 64-bit masks; immutable."""
+
+    __slots__ = ("effective", "inheritable", "permitted")
+
+    def __init__(self, effective: int, permitted: int, inheritable: int) -> None:
+        self.effective = effective
+        self.permitted = permitted
+        self.inheritable = inheritable
 
 
 def capget(pid: int = 0) -> CapSets:

@@ -8,12 +8,14 @@ and the reason, so a user can fix the file in one go.
 
 from __future__ import annotations
 
-import re
-from collections.abc import Mapping
-from typing import Any
-
 from capsa.errors import InvalidArgument, field_error
 from capsa.oci.capabilities import CAPABILITIES
+
+TYPE_CHECKING = False
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+    from typing import Any
 
 NAMESPACE_TYPES = ("pid", "network", "mount", "ipc", "uts", "user", "cgroup", "time")
 CAPABILITY_SETS = ("bounding", "effective", "inheritable", "permitted", "ambient")
@@ -56,14 +58,19 @@ SCHED_POLICIES = (
 )
 UINT32_MAX = 2**32 - 1
 UINT64_MAX = 2**64 - 1
-_CONTAINER_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_+\-.]*$")
+_ID_FIRST = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")
+_ID_REST = _ID_FIRST | frozenset("_+-.")
 
 
 def validate_container_id(container_id: str) -> None:
     """IDs become directory and cgroup names: keep them to runc's safe alphabet."""
     if not container_id:
         raise InvalidArgument("container ID must not be empty")
-    if len(container_id) > 1024 or not _CONTAINER_ID.match(container_id):
+    if (
+        len(container_id) > 1024
+        or container_id[0] not in _ID_FIRST
+        or not _ID_REST.issuperset(container_id)
+    ):
         raise InvalidArgument(
             f"invalid container ID {container_id!r}",
             hint="use letters, digits, '_', '+', '-' and '.', starting with a letter or digit",
@@ -71,7 +78,7 @@ def validate_container_id(container_id: str) -> None:
 
 
 def _obj(value: Any, field: str) -> Mapping[str, Any]:
-    if not isinstance(value, Mapping):
+    if not isinstance(value, dict):
         raise field_error(field, f"must be an object, not {type(value).__name__}")
     return value
 

@@ -3,27 +3,32 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
 
 from capsa.errors import InvalidArgument, NotFound, field_error
 from capsa.fastjson import JSONError, loads
 from capsa.oci.runtime_config import validate_runtime_config
 
+TYPE_CHECKING = False
 
-@dataclass(frozen=True)
+if TYPE_CHECKING:
+    from typing import Any
+
+
 class Bundle:
-    path: Path
-    config: dict[str, Any]
-    rootfs: Path
+    __slots__ = ("config", "path", "rootfs")
+
+    def __init__(self, path: str, config: dict[str, Any], rootfs: str) -> None:
+        self.path = path
+        self.config = config
+        self.rootfs = rootfs
 
 
-def load_bundle(path: str | os.PathLike[str]) -> Bundle:
-    bundle = Path(os.path.abspath(path))
-    config_path = bundle / "config.json"
+def load_bundle(path: str) -> Bundle:
+    bundle = os.path.abspath(path)
+    config_path = os.path.join(bundle, "config.json")
     try:
-        raw = config_path.read_bytes()
+        with open(config_path, "rb") as f:
+            raw = f.read()
     except FileNotFoundError:
         raise NotFound(
             f"no config.json in bundle {bundle}",
@@ -31,17 +36,15 @@ def load_bundle(path: str | os.PathLike[str]) -> Bundle:
         ) from None
     try:
         config = loads(raw)
-    except (JSONError, UnicodeDecodeError) as exc:
-        if not isinstance(exc, JSONError):
-            raise InvalidArgument(f"{config_path} is not UTF-8 text") from None
-        raise InvalidArgument(
-            f"{config_path} is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
-        ) from None
+    except UnicodeDecodeError:
+        raise InvalidArgument(f"{config_path} is not UTF-8 text") from None
+    except JSONError as exc:
+        raise InvalidArgument(f"{config_path} is not valid JSON: {exc}") from None
     validate_runtime_config(config)
     assert isinstance(config, dict)
-    root = Path(config["root"]["path"])
-    rootfs = root if root.is_absolute() else bundle / root
-    if not rootfs.is_dir():
+    root = config["root"]["path"]
+    rootfs = root if os.path.isabs(root) else os.path.join(bundle, root)
+    if not os.path.isdir(rootfs):
         raise field_error("root.path", f"{rootfs} is not a directory")
     if "process" not in config:
         raise field_error("process", "is required to create a container")

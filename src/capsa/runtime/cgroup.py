@@ -4,12 +4,17 @@ its manager from the paths saved in the state file."""
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
-from typing import Any
 
-from capsa.cgroups import CgroupManager, create_manager, load_manager
+from capsa.cgroups import create_manager, load_manager
 
-Manager = CgroupManager
+TYPE_CHECKING = False
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+    from typing import Any
+
+    from capsa.cgroups import CgroupManager as Manager
+
 DEFAULT_PARENT = "capsa-runtime"
 
 
@@ -34,7 +39,7 @@ DEFAULT_ALLOWED_DEVICES: list[dict[str, Any]] = [
 ]
 
 
-def create(linux: Mapping[str, Any], container_id: str, *, rootless: bool) -> CgroupManager:
+def create(linux: Mapping[str, Any], container_id: str, *, rootless: bool) -> Manager:
     manager = create_manager(
         linux.get("cgroupsPath") or None,
         container_id,
@@ -52,11 +57,11 @@ def create(linux: Mapping[str, Any], container_id: str, *, rootless: bool) -> Cg
     return manager
 
 
-def load(paths: Mapping[str, str]) -> CgroupManager:
+def load(paths: Mapping[str, str]) -> Manager:
     return load_manager(dict(paths))
 
 
-def wait_empty(manager: CgroupManager, timeout: float = 5.0) -> bool:
+def wait_empty(manager: Manager, timeout: float = 5.0) -> bool:
     """Wait until no process is left in the cgroup (after a SIGKILL to all of them)."""
     deadline = time.monotonic() + timeout
     delay = 0.001

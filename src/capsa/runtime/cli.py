@@ -8,6 +8,7 @@ flags before its arguments, `-flag`, `--flag`, `--flag=value` all accepted.
 
 from __future__ import annotations
 
+import gc
 import os
 import sys
 
@@ -27,6 +28,7 @@ commands:
   list      list containers               pause     suspend all processes
   resume    resume suspended processes    update    change resource limits
   spec      write a new config.json       features  show what this runtime supports
+  events    resource usage (--stats: once)
 
 global options:
   --root DIR                 state directory (default /run/capsa-runtime)
@@ -136,6 +138,7 @@ COMMAND_FLAGS: dict[str, Flags] = {
     "update": _UPDATE,
     "spec": {"bundle": ("bundle", True), "b": ("bundle", True), "rootless": ("rootless", False)},
     "features": {},
+    "events": {"stats": ("stats", False), "interval": ("interval", True)},
 }
 REPEATABLE = {"env", "cap", "additional_gids"}
 
@@ -246,6 +249,8 @@ class Logger:
 
 
 def main(argv: list[str] | None = None) -> int:
+    # A short-lived process that makes few cycles: the collector would only cost time.
+    gc.disable()
     argv = sys.argv[1:] if argv is None else argv
     logger = Logger(None, "text", False)
     try:
@@ -373,7 +378,32 @@ def _dispatch(command: str, parsed: Parsed, args: list[str], root: str) -> int:
 
         print(dumps(features(), indent=2))
         return 0
+    if command == "events":
+        return _events(store, parsed, args)
     raise InvalidArgument(f"unknown command {command!r}")
+
+
+def _events(store: object, parsed: Parsed, args: list[str]) -> int:
+    from capsa.fastjson import dumps
+    from capsa.runtime.events import stats_event, stream
+    from capsa.runtime.state import StateStore
+
+    assert isinstance(store, StateStore)
+    container_id = _one_id(args, "events")
+    if parsed.flag("stats"):
+        print(dumps(stats_event(store, container_id)))
+        return 0
+    text = parsed.text("interval", "5s") or "5s"
+    try:
+        interval = float(text[:-1] if text.endswith("s") else text)
+    except ValueError:
+        raise InvalidArgument(f"invalid --interval {text!r}", hint="use seconds, like 5s") from None
+
+    def emit(event: dict[str, object]) -> None:
+        print(dumps(event), flush=True)
+
+    stream(store, container_id, interval, emit)
+    return 0
 
 
 def _exec(store: object, parsed: Parsed, args: list[str]) -> int:

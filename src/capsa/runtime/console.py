@@ -3,10 +3,9 @@ the console socket (SCM_RIGHTS), as runc does; and the client side that receives
 
 from __future__ import annotations
 
-import array
+import _socket as socket  # the C module: `socket` imports enum
 import fcntl
 import os
-import socket
 import struct
 import termios
 
@@ -46,19 +45,18 @@ def set_window_size(fd: int, height: int, width: int) -> None:
 
 
 def send_master(sock: socket.socket, master: int, name: str) -> None:
-    fds = array.array("i", [master])
-    sock.sendmsg([name.encode()], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, fds.tobytes())])
+    sock.sendmsg(
+        [name.encode()], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, struct.pack("i", master))]
+    )
 
 
 def receive_master(sock: socket.socket) -> int:
-    fds = array.array("i")
-    _, ancillary, _, _ = sock.recvmsg(4096, socket.CMSG_LEN(fds.itemsize))
+    _, ancillary, _, _ = sock.recvmsg(4096, socket.CMSG_LEN(4))
     for level, kind, data in ancillary:
-        if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
-            fds.frombytes(data[: len(data) - (len(data) % fds.itemsize)])
-    if not fds:
-        raise ContainerError("the container sent no terminal over the console socket")
-    return fds[0]
+        if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS and len(data) >= 4:
+            fd: int = struct.unpack("i", data[:4])[0]
+            return fd
+    raise ContainerError("the container sent no terminal over the console socket")
 
 
 def become_controlling_terminal(slave: int) -> None:

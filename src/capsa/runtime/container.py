@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
 
 from capsa import OCI_RUNTIME_SPEC_VERSION
 from capsa.runtime.procinfo import is_alive
 from capsa.runtime.state import ContainerState, StateStore
 
+TYPE_CHECKING = False
+
 if TYPE_CHECKING:
-    from capsa.runtime.cgroup import Manager
+    from typing import Any
+
+    from capsa.cgroups import CgroupManager as Manager
 
 CREATED = "created"
 RUNNING = "running"
@@ -19,10 +21,12 @@ STOPPED = "stopped"
 PAUSED = "paused"
 
 
-@dataclass
 class Container:
-    store: StateStore
-    state: ContainerState
+    __slots__ = ("state", "store")
+
+    def __init__(self, store: StateStore, state: ContainerState) -> None:
+        self.store = store
+        self.state = state
 
     @classmethod
     def load(cls, store: StateStore, container_id: str) -> Container:

@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-import datetime
 import os
 import pwd
-import signal
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
+import time
 
 from capsa.errors import CapsaError, ContainerError
 from capsa.oci.runtime_config import validate_container_id
@@ -17,20 +13,64 @@ from capsa.runtime.bundle import load_bundle
 from capsa.runtime.hooks import run_hooks
 from capsa.runtime.process import sync
 from capsa.runtime.process.context import InitContext
+
+# What the forked processes run, imported here once: in a long-lived caller (the
+# engine), each container start would otherwise import them again after fork.
+from capsa.runtime.process.init import run_init  # noqa: F401
+from capsa.runtime.process.intermediate import run_intermediate
 from capsa.runtime.procinfo import start_time
 from capsa.runtime.state import ContainerState, StateStore, write_atomically
 
+TYPE_CHECKING = False
 
-@dataclass(frozen=True)
+if TYPE_CHECKING:
+    from typing import Any
+
+    from capsa.cgroups import CgroupManager
+
+SIGKILL = 9
+
+
 class CreateOptions:
-    bundle: str = "."
-    pid_file: str | None = None
-    console_socket: str | None = None
-    preserve_fds: int = 0
-    no_new_keyring: bool = False
-    no_pivot: bool = False
-    # An already connected console socket (used by `run` and `exec` for their own tty).
-    console_connection: Any = None
+    __slots__ = (
+        "bundle",
+        "console_connection",
+        "console_socket",
+        "no_new_keyring",
+        "no_pivot",
+        "pid_file",
+        "preserve_fds",
+    )
+
+    def __init__(
+        self,
+        bundle: str = ".",
+        pid_file: str | None = None,
+        console_socket: str | None = None,
+        preserve_fds: int = 0,
+        no_new_keyring: bool = False,
+        no_pivot: bool = False,
+        console_connection: Any = None,
+    ) -> None:
+        self.bundle = bundle
+        self.pid_file = pid_file
+        self.console_socket = console_socket
+        self.preserve_fds = preserve_fds
+        self.no_new_keyring = no_new_keyring
+        self.no_pivot = no_pivot
+        # An already connected console socket (`run` and `exec` make their own tty).
+        self.console_connection = console_connection
+
+    def with_console(self, connection: Any) -> CreateOptions:
+        return CreateOptions(
+            self.bundle,
+            self.pid_file,
+            self.console_socket,
+            self.preserve_fds,
+            self.no_new_keyring,
+            self.no_pivot,
+            connection,
+        )
 
 
 def create_container(
@@ -85,8 +125,6 @@ def create_container(
         intermediate = os.fork()
         if intermediate == 0:
             parent_end.close()
-            from capsa.runtime.process.intermediate import run_intermediate
-
             run_intermediate(ctx)  # never returns
         child_end.close()
         os.close(fifo_fd)
@@ -99,11 +137,11 @@ def create_container(
             _reap(intermediate)
         state = ContainerState(
             id=container_id,
-            bundle=str(bundle.path),
-            rootfs=str(bundle.rootfs),
+            bundle=bundle.path,
+            rootfs=bundle.rootfs,
             pid=init_pid,
             pid_start_time=start_time(init_pid),
-            created=datetime.datetime.now(datetime.UTC).isoformat().replace("+00:00", "Z"),
+            created=_now(),
             owner=_owner(),
             annotations=dict(config.get("annotations", {})),
             cgroup_paths=manager.paths(),
@@ -123,7 +161,7 @@ def create_container(
 
 
 def _converse(
-    sock: Any, intermediate: int, config: dict[str, Any], container_id: str, bundle: Path
+    sock: Any, intermediate: int, config: dict[str, Any], container_id: str, bundle: str
 ) -> int:
     """Answer the container processes until the init says it is ready; returns its pid."""
     init_pid = 0
@@ -153,6 +191,13 @@ def _converse(
             return init_pid
 
 
+def _now() -> str:
+    """RFC 3339 in UTC with nanoseconds, as runc writes `created`."""
+    ns = time.time_ns()
+    stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ns // 10**9))
+    return f"{stamp}.{ns % 10**9:09d}Z"
+
+
 def _reap(pid: int) -> None:
     try:
         os.waitpid(pid, 0)
@@ -160,16 +205,16 @@ def _reap(pid: int) -> None:
         pass
 
 
-def _undo(init_pid: int, manager: cgroup.Manager | None) -> None:
+def _undo(init_pid: int, manager: CgroupManager | None) -> None:
     """Take back whatever a failed create made: processes first, then the cgroup."""
     if init_pid:
         try:
-            os.kill(init_pid, signal.SIGKILL)
+            os.kill(init_pid, SIGKILL)
         except ProcessLookupError:
             pass
     if manager is not None:
         try:
-            manager.kill_all(signal.SIGKILL)
+            manager.kill_all(SIGKILL)
             cgroup.wait_empty(manager)
             manager.destroy()
         except (CapsaError, OSError):

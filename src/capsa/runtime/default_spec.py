@@ -3,9 +3,15 @@
 from __future__ import annotations
 
 import os
-from typing import Any
 
-from capsa import OCI_RUNTIME_SPEC_VERSION
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+
+# The default config uses nothing newer than runtime-spec 1.1, and says so, so that
+# older runtimes (crun 1.8 refuses "1.2.0") accept the same bundle.
+DEFAULT_SPEC_VERSION = "1.1.0"
 
 DEFAULT_CAPS = ["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"]
 
@@ -35,7 +41,7 @@ def default_spec(
     *, rootless: bool = False, args: list[str] | None = None, terminal: bool = True
 ) -> dict[str, Any]:
     spec: dict[str, Any] = {
-        "ociVersion": OCI_RUNTIME_SPEC_VERSION,
+        "ociVersion": DEFAULT_SPEC_VERSION,
         "process": {
             "terminal": terminal,
             "user": {"uid": 0, "gid": 0},

@@ -3,8 +3,7 @@ poststop hooks."""
 
 from __future__ import annotations
 
-import logging
-import signal
+import os
 import time
 
 from capsa.errors import CapsaError, Conflict, HookFailed
@@ -13,7 +12,11 @@ from capsa.runtime.container import CREATED, PAUSED, STOPPED, Container
 from capsa.runtime.hooks import run_hooks
 from capsa.runtime.state import StateStore
 
-log = logging.getLogger("capsa.runtime")
+SIGKILL = 9
+
+
+def _warn(message: str) -> None:
+    os.write(2, f"capsa-runtime: warning: {message}\n".encode())
 
 
 def delete_container(store: StateStore, container_id: str, *, force: bool = False) -> None:
@@ -32,12 +35,12 @@ def delete_container(store: StateStore, container_id: str, *, force: bool = Fals
             manager.thaw()
         if status != STOPPED:
             try:
-                container.cgroup().kill_all(signal.SIGKILL)
+                container.cgroup().kill_all(SIGKILL)
             except OSError:
                 pass
             _wait_dead(container)
         try:
-            manager.kill_all(signal.SIGKILL)
+            manager.kill_all(SIGKILL)
         except OSError:
             pass
         cgroup.wait_empty(manager)
@@ -48,9 +51,9 @@ def delete_container(store: StateStore, container_id: str, *, force: bool = Fals
         run_hooks("poststop", config.get("hooks", {}).get("poststop", []), oci_state)
     except HookFailed as exc:
         # runtime.md: poststop failures are warnings, the lifecycle goes on.
-        log.warning("%s", exc)
+        _warn(str(exc))
     except CapsaError as exc:
-        log.warning("poststop hooks: %s", exc)
+        _warn(f"poststop hooks: {exc}")
 
 
 def _wait_dead(container: Container, timeout: float = 10.0) -> None:

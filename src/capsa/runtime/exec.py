@@ -3,14 +3,10 @@ cgroups, with the container's seccomp filter and the capabilities asked for."""
 
 from __future__ import annotations
 
-import json
 import os
-import traceback
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
 
 from capsa.errors import CapsaError, Conflict, ContainerError, InvalidArgument
+from capsa.fastjson import JSONError, loads
 from capsa.kernel import namespaces as kns
 from capsa.kernel import process as kproc
 from capsa.oci.runtime_config import validate_process
@@ -20,24 +16,48 @@ from capsa.runtime.process import setup, sync
 from capsa.runtime.signals import exit_code, forward_signals, wait_for
 from capsa.runtime.state import StateStore, write_atomically
 
+TYPE_CHECKING = False
 
-@dataclass
+if TYPE_CHECKING:
+    from typing import Any
+
+
 class ExecOptions:
-    process_file: str | None = None
-    args: list[str] = field(default_factory=list)
-    tty: bool = False
-    detach: bool = False
-    pid_file: str | None = None
-    cwd: str | None = None
-    env: list[str] = field(default_factory=list)
-    user: str | None = None
-    additional_gids: list[int] = field(default_factory=list)
-    caps: list[str] = field(default_factory=list)
-    no_new_privs: bool = False
-    console_socket: str | None = None
-    preserve_fds: int = 0
-    apparmor: str | None = None
-    process_label: str | None = None
+    """What `exec` was asked for on the command line."""
+
+    def __init__(
+        self,
+        process_file: str | None = None,
+        args: list[str] | None = None,
+        tty: bool = False,
+        detach: bool = False,
+        pid_file: str | None = None,
+        cwd: str | None = None,
+        env: list[str] | None = None,
+        user: str | None = None,
+        additional_gids: list[int] | None = None,
+        caps: list[str] | None = None,
+        no_new_privs: bool = False,
+        console_socket: str | None = None,
+        preserve_fds: int = 0,
+        apparmor: str | None = None,
+        process_label: str | None = None,
+    ) -> None:
+        self.process_file = process_file
+        self.args = args or []
+        self.tty = tty
+        self.detach = detach
+        self.pid_file = pid_file
+        self.cwd = cwd
+        self.env = env or []
+        self.user = user
+        self.additional_gids = additional_gids or []
+        self.caps = caps or []
+        self.no_new_privs = no_new_privs
+        self.console_socket = console_socket
+        self.preserve_fds = preserve_fds
+        self.apparmor = apparmor
+        self.process_label = process_label
 
 
 def build_process(config: dict[str, Any], options: ExecOptions) -> dict[str, Any]:
@@ -45,23 +65,24 @@ def build_process(config: dict[str, Any], options: ExecOptions) -> dict[str, Any
     flags applied (as runc does)."""
     if options.process_file:
         try:
-            text = Path(options.process_file).read_text()
-            process: dict[str, Any] = json.loads(text)
+            with open(options.process_file, "rb") as f:
+                loaded = loads(f.read())
         except OSError as exc:
             raise InvalidArgument(
                 f"cannot read --process {options.process_file}: {exc.strerror}"
             ) from None
-        except json.JSONDecodeError as exc:
+        except (JSONError, UnicodeDecodeError) as exc:
             raise InvalidArgument(
-                f"--process {options.process_file} is not valid JSON: {exc.msg}"
+                f"--process {options.process_file} is not valid JSON: {exc}"
             ) from None
-        validate_process(process, "process", require_cwd=False)
-        process.setdefault("cwd", "/")
-        return process
+        validate_process(loaded, "process", require_cwd=False)
+        assert isinstance(loaded, dict)
+        loaded.setdefault("cwd", "/")
+        return loaded
     if not options.args:
         raise InvalidArgument("exec needs a command to run, or --process FILE")
     base = config.get("process", {})
-    process = {
+    process: dict[str, Any] = {
         "args": list(options.args),
         "cwd": options.cwd or base.get("cwd", "/"),
         "env": list(base.get("env", [])) + list(options.env),
@@ -235,6 +256,8 @@ def _report(sock: Any, exc: BaseException) -> None:
     elif isinstance(exc, OSError):
         text = f"{exc.strerror or exc}" + (f" {exc.filename}" if exc.filename else "")
     else:
+        import traceback
+
         text = "".join(traceback.format_exception(exc)).strip()
     try:
         sync.send(sock, sync.ERROR, text=text)

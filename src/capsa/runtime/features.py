@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from capsa import OCI_RUNTIME_SPEC_VERSION
 from capsa.oci.capabilities import CAPABILITIES
 from capsa.oci.runtime_config import HOOK_KINDS, NAMESPACE_TYPES
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 MOUNT_OPTIONS = [
     "async",

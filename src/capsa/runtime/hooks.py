@@ -2,21 +2,24 @@
 
 from __future__ import annotations
 
-import json
 import os
-import signal
 import time
-from collections.abc import Mapping, Sequence
-from typing import Any
 
 from capsa.errors import HookFailed
+from capsa.fastjson import dumps
+
+TYPE_CHECKING = False
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+    from typing import Any
 
 
 def run_hooks(kind: str, hooks: Sequence[Mapping[str, Any]], state: Mapping[str, Any]) -> None:
     """Run hooks of one kind in order; the first failure raises HookFailed."""
     if not hooks:
         return
-    payload = json.dumps(state).encode()
+    payload = dumps(state).encode()
     for index, hook in enumerate(hooks):
         _run_one(f"{kind} hook #{index} ({hook['path']})", hook, payload)
 
@@ -46,7 +49,7 @@ def _run_one(what: str, hook: Mapping[str, Any], payload: bytes) -> None:
         out, err = proc.communicate(payload, timeout=timeout)
     except subprocess.TimeoutExpired:
         try:
-            os.killpg(proc.pid, signal.SIGKILL)
+            os.killpg(proc.pid, 9)
         except ProcessLookupError:
             pass
         proc.communicate()

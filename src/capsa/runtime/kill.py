@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import signal
 
 from capsa.errors import Conflict, InvalidArgument
 from capsa.kernel import process as kproc
@@ -14,6 +13,8 @@ from capsa.runtime.state import StateStore
 
 def parse_signal(value: str) -> int:
     """`9`, `KILL`, `SIGKILL`, `sigkill` -> 9; `RTMIN+3` too."""
+    import signal  # only here: the module imports enum
+
     text = value.strip().upper()
     if text.isdigit():
         number = int(text)

@@ -4,22 +4,31 @@ and the uid/gid maps of a new user namespace."""
 from __future__ import annotations
 
 import os
-import shutil
-import subprocess
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Any
 
 from capsa.errors import ContainerError, NotFound, PermissionDenied, Unavailable
 from capsa.kernel import namespaces as kns
 
+TYPE_CHECKING = False
 
-@dataclass(frozen=True)
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+    from typing import Any
+
+
 class NamespacePlan:
-    unshare_flags: int = 0  # new namespaces other than user
-    new_user: bool = False
-    join: tuple[tuple[str, str], ...] = field(default_factory=tuple)  # (type, path), user first
-    kinds: frozenset[str] = frozenset()
+    __slots__ = ("join", "kinds", "new_user", "unshare_flags")
+
+    def __init__(
+        self,
+        unshare_flags: int = 0,
+        new_user: bool = False,
+        join: tuple[tuple[str, str], ...] = (),
+        kinds: frozenset[str] = frozenset(),
+    ) -> None:
+        self.unshare_flags = unshare_flags  # new namespaces other than user
+        self.new_user = new_user
+        self.join = join  # (type, path) to setns into, the user namespace first
+        self.kinds = kinds
 
     @property
     def has_pid(self) -> bool:
@@ -118,6 +127,9 @@ def _write(path: str, data: str) -> None:
 
 
 def _helper(tool: str, pid: int, mappings: Sequence[Mapping[str, Any]]) -> None:
+    import shutil
+    import subprocess
+
     binary = shutil.which(tool)
     if binary is None:
         raise Unavailable(

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from capsa.runtime.container import Container
 from capsa.runtime.state import StateStore
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 
 def container_state(store: StateStore, container_id: str) -> dict[str, Any]:

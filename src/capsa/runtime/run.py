@@ -25,7 +25,7 @@ def run_container(
         from capsa.runtime.tty import TtyProxy
 
         proxy = TtyProxy()
-        options = CreateOptions(**{**options.__dict__, "console_connection": proxy.theirs})
+        options = options.with_console(proxy.theirs)
     state = create_container(store, container_id, options)
     try:
         if proxy is not None:

@@ -1,39 +1,52 @@
 """Foreground `run` and `exec`: forward the signals we receive to the container
-process, and turn its wait status into an exit code."""
+process, and turn its wait status into an exit code. (`_signal`, not `signal`: the
+wrapper imports enum, and this is on every foreground start.)"""
 
 from __future__ import annotations
 
-import contextlib
+import _signal  # type: ignore[import-not-found]  # no stubs; plain ints
 import os
-import signal
-from collections.abc import Iterator
-from types import FrameType
+
+TYPE_CHECKING = False
+
+
+if TYPE_CHECKING:
+    from types import FrameType, TracebackType
 
 FORWARDED = (
-    signal.SIGINT,
-    signal.SIGTERM,
-    signal.SIGHUP,
-    signal.SIGQUIT,
-    signal.SIGUSR1,
-    signal.SIGUSR2,
-    signal.SIGCONT,
+    _signal.SIGINT,
+    _signal.SIGTERM,
+    _signal.SIGHUP,
+    _signal.SIGQUIT,
+    _signal.SIGUSR1,
+    _signal.SIGUSR2,
+    _signal.SIGCONT,
 )
 
 
-@contextlib.contextmanager
-def forward_signals(pid: int) -> Iterator[None]:
-    def handler(signum: int, frame: FrameType | None) -> None:
+class forward_signals:
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self.previous: dict[int, object] = {}
+
+    def _handler(self, signum: int, frame: FrameType | None) -> None:
         try:
-            os.kill(pid, signum)
+            os.kill(self.pid, signum)
         except ProcessLookupError:
             pass
 
-    previous = {sig: signal.signal(sig, handler) for sig in FORWARDED}
-    try:
-        yield
-    finally:
-        for sig, old in previous.items():
-            signal.signal(sig, old)
+    def __enter__(self) -> None:
+        for sig in FORWARDED:
+            self.previous[sig] = _signal.signal(sig, self._handler)
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        value: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        for sig, old in self.previous.items():
+            _signal.signal(sig, old)
 
 
 def wait_for(pid: int) -> int:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import errno
 import os
 import select
-import signal
 
 from capsa.errors import Conflict, ContainerError, HookFailed
 from capsa.runtime.container import CREATED, Container
@@ -31,7 +30,7 @@ def start_container(store: StateStore, container_id: str) -> None:
         except HookFailed:
             # runtime.md: a failed poststart hook stops the container, then the error.
             try:
-                container.cgroup().kill_all(signal.SIGKILL)
+                container.cgroup().kill_all(9)
             except OSError:
                 pass
             raise

@@ -9,15 +9,15 @@ from __future__ import annotations
 
 import fcntl
 import os
-from collections.abc import Iterator
-from contextlib import contextmanager
-from typing import TYPE_CHECKING
 
 from capsa import fastjson as json
 from capsa.errors import AlreadyExists, NotFound
 from capsa.oci.runtime_config import validate_container_id
 
+TYPE_CHECKING = False
+
 if TYPE_CHECKING:
+    from types import TracebackType
     from typing import Any
 
 STATE_FILE = "state.json"
@@ -180,18 +180,30 @@ class StateStore:
     def exec_fifo(self, container_id: str) -> str:
         return os.path.join(self.container_dir(container_id), EXEC_FIFO)
 
-    @contextmanager
-    def locked(self, container_id: str) -> Iterator[None]:
+    def locked(self, container_id: str) -> _Lock:
         """An exclusive lock on one container for the length of an operation."""
-        directory = self.container_dir(container_id)
+        return _Lock(os.path.join(self.container_dir(container_id), LOCK_FILE), container_id)
+
+
+class _Lock:
+    """flock on the container's lock file (a class, not contextlib: import cost)."""
+
+    def __init__(self, path: str, container_id: str) -> None:
+        self.path = path
+        self.container_id = container_id
+        self.fd = -1
+
+    def __enter__(self) -> None:
         try:
-            fd = os.open(
-                os.path.join(directory, LOCK_FILE), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600
-            )
+            self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
         except FileNotFoundError:
-            raise NotFound(f"container {container_id!r} does not exist") from None
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
-            yield
-        finally:
-            os.close(fd)
+            raise NotFound(f"container {self.container_id!r} does not exist") from None
+        fcntl.flock(self.fd, fcntl.LOCK_EX)
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        value: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        os.close(self.fd)

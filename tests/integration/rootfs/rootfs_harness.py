@@ -23,7 +23,7 @@ from capsa.kernel.namespaces import (
     CLONE_NEWUSER,
     unshare,
 )
-from capsa.kernel.syscalls import RealSyscalls
+from capsa.kernel.syscalls.real import RealSyscalls
 
 Probe = Callable[[], Any]
 

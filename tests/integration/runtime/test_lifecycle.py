@@ -341,3 +341,19 @@ def test_user_namespace_maps_ids(
     first = result.stdout.split()
     assert first[:3] == ["0", "100000", "65536"]
     assert first[3] == "0"
+
+
+def test_events_stats(runtime: Runtime, make_bundle: BundleFactory) -> None:
+    def edit(spec: dict[str, Any]) -> None:
+        spec["linux"]["resources"]["memory"] = {"limit": 64 * 2**20}
+        spec["linux"]["resources"]["pids"] = {"limit": 40}
+
+    cid = new_id()
+    runtime("run", "-d", "--bundle", str(make_bundle(["sleep", "300"], edit)), cid)
+    event = json.loads(runtime("events", "--stats", cid).stdout)
+    assert event["type"] == "stats" and event["id"] == cid
+    assert event["data"]["memory"]["usage"]["limit"] == 64 * 2**20
+    assert event["data"]["memory"]["usage"]["usage"] > 0
+    assert event["data"]["pids"] == {"current": 1, "limit": 40}
+    assert event["data"]["cpu"]["usage"]["total"] > 0
+    runtime("delete", "-f", cid)

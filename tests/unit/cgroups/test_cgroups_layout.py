@@ -20,7 +20,7 @@ from capsa.cgroups.layout import (
     parse_mountinfo,
     parse_proc_cgroup,
 )
-from capsa.cgroups.manager import create_manager, resolve_path
+from capsa.cgroups.manager import create_manager, is_systemd_path, resolve_path
 from capsa.errors import InvalidArgument, Unavailable
 
 SYS = "/sys/fs/cgroup"
@@ -223,3 +223,38 @@ def test_modes_of_managers(v1: FakeHost, v2: FakeHost, hybrid: FakeHost) -> None
     assert manager_for(v1).mode == "v1"
     assert manager_for(v2).mode == "v2"
     assert manager_for(hybrid).mode == "hybrid"
+
+
+# The regular expression is_systemd_path replaced (re is too slow to import on a start).
+SYSTEMD_PATH_RE = r"^[^/:]*:[^/:]*:[^/:]+$"
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "system.slice:capsa:ctr",
+        "::ctr",
+        ":capsa:ctr",
+        "system.slice::ctr",
+        "a:b:",
+        "a:b:c:d",
+        "a:b",
+        "/a:b:c",
+        "a:b/c:d",
+        "a:b:c/",
+        "a:b:c\n",
+        "a:b:\n",
+        "a:b\n:c",
+        "",
+        ":",
+        "::",
+        ":::",
+        "/capsa/ctr",
+        "capsa/ctr",
+        "é:ü:ß",
+    ],
+)
+def test_systemd_path_detection_matches_the_regular_expression(path: str) -> None:
+    import re
+
+    assert is_systemd_path(path) == bool(re.match(SYSTEMD_PATH_RE, path))

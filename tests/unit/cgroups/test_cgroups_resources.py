@@ -10,6 +10,7 @@ from cgroups_fakehost import FakeHost, created
 
 from capsa.cgroups.blkio import weight_to_io_weight
 from capsa.cgroups.hugetlb import kernel_page_size
+from capsa.cgroups.unified import is_file_name
 from capsa.errors import InvalidArgument, PermissionDenied, Unavailable
 
 MiB = 1 << 20
@@ -376,3 +377,39 @@ def test_rootless_skips_hierarchies_it_cannot_create(hybrid: FakeHost) -> None:
     m.apply({"pids": {"limit": 5}})
     with pytest.raises(PermissionDenied, match="no memory cgroup"):
         m.apply({"memory": {"limit": MiB}})
+
+
+# The regular expression is_file_name replaced (re is too slow to import on a start).
+UNIFIED_NAME_RE = r"^[a-z][a-z0-9_]*\.[A-Za-z0-9_.]+$"
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "memory.high",
+        "io.bfq.weight",
+        "hugetlb.2MB.max",
+        "cgroup.procs",
+        "misc_1.max",
+        "memory.",
+        ".high",
+        "Memory.high",
+        "1memory.high",
+        "memory",
+        "memory..high",
+        "memory.high\n",
+        "memory.high\n\n",
+        "memory.high ",
+        "memory.hi-gh",
+        "memory/x.high",
+        "mémoire.high",
+        "memory.hig\u0660",
+        "",
+        ".",
+        "\n",
+    ],
+)
+def test_unified_name_check_matches_the_regular_expression(name: str) -> None:
+    import re
+
+    assert is_file_name(name) == bool(re.match(UNIFIED_NAME_RE, name))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from capsa.kernel.syscalls import RecordingSyscalls
+from capsa.kernel.syscalls.recording import RecordingSyscalls
 
 BUNDLE = Path("/bundle")
 ROOT = "/bundle/rootfs"

@@ -12,7 +12,7 @@ from rootfs_fakes import BUNDLE, ROOT, leaked_fds, make_fake, make_spec, mounts
 
 from capsa.errors import ContainerError
 from capsa.kernel.mounts import MS_BIND, MS_REC
-from capsa.kernel.syscalls import FakeNode, RecordingSyscalls
+from capsa.kernel.syscalls.recording import FakeNode, RecordingSyscalls
 from capsa.runtime.rootfs import prepare_rootfs
 
 DEFAULTS = [

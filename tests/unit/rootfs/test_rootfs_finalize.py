@@ -22,7 +22,7 @@ from capsa.kernel.mounts import (
     MS_REMOUNT,
     MS_STRICTATIME,
 )
-from capsa.kernel.syscalls import FakeNode, RecordingSyscalls
+from capsa.kernel.syscalls.recording import FakeNode, RecordingSyscalls
 from capsa.runtime.rootfs import finalize_rootfs
 from capsa.runtime.rootfs.options import ST_NODEV, ST_NOEXEC, ST_NOSUID, ST_RDONLY, ST_RELATIME
 

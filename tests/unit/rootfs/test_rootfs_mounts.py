@@ -34,7 +34,8 @@ from capsa.kernel.mounts import (
     MS_SLAVE,
     MS_STRICTATIME,
 )
-from capsa.kernel.syscalls import AT_EMPTY_PATH, AT_RECURSIVE, RecordingSyscalls
+from capsa.kernel.syscalls import AT_EMPTY_PATH, AT_RECURSIVE
+from capsa.kernel.syscalls.recording import RecordingSyscalls
 from capsa.runtime.rootfs import prepare_rootfs
 from capsa.runtime.rootfs.options import (
     MOUNT_ATTR__ATIME,

@@ -19,7 +19,7 @@ from capsa.kernel.mounts import (
     MS_SLAVE,
     MS_UNBINDABLE,
 )
-from capsa.kernel.syscalls import Call, RecordingSyscalls
+from capsa.kernel.syscalls.recording import Call, RecordingSyscalls
 from capsa.runtime.rootfs import prepare_rootfs
 
 RAMFS_MOUNTINFO = """\

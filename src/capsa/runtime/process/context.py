@@ -3,27 +3,64 @@ that errors in the config surface before anything is created."""
 
 from __future__ import annotations
 
-import socket
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
-
-from capsa.runtime.namespaces import NamespacePlan
+TYPE_CHECKING = False
 
 
-@dataclass
+if TYPE_CHECKING:
+    from _socket import socket
+    from collections.abc import Callable
+    from typing import Any
+
+    from capsa.runtime.namespaces import NamespacePlan
+
+
 class InitContext:
-    container_id: str
-    config: dict[str, Any]
-    bundle: Path
-    rootfs: Path
-    plan: NamespacePlan
-    sync: socket.socket  # child end of the sync channel
-    fifo_fd: int  # O_PATH descriptor of the exec fifo, reopened for writing after setup
-    console: socket.socket | None  # connected console socket, when process.terminal
-    seccomp_program: bytes | None
-    seccomp_flags: int
-    preserve_fds: int
-    no_new_keyring: bool
-    no_pivot: bool
-    cgroup_join: Any  # callable(pid) that puts a process into the container's cgroups
+    __slots__ = (
+        "bundle",
+        "cgroup_join",
+        "config",
+        "console",
+        "container_id",
+        "fifo_fd",
+        "no_new_keyring",
+        "no_pivot",
+        "plan",
+        "preserve_fds",
+        "rootfs",
+        "seccomp_flags",
+        "seccomp_program",
+        "sync",
+    )
+
+    def __init__(
+        self,
+        *,
+        container_id: str,
+        config: dict[str, Any],
+        bundle: str,
+        rootfs: str,
+        plan: NamespacePlan,
+        sync: socket,
+        fifo_fd: int,
+        console: Any,
+        seccomp_program: bytes | None,
+        seccomp_flags: int,
+        preserve_fds: int,
+        no_new_keyring: bool,
+        no_pivot: bool,
+        cgroup_join: Callable[[int], None],
+    ) -> None:
+        self.container_id = container_id
+        self.config = config
+        self.bundle = bundle
+        self.rootfs = rootfs
+        self.plan = plan
+        self.sync = sync  # child end of the sync channel
+        self.fifo_fd = fifo_fd  # O_PATH fd of the exec fifo, reopened for writing at start
+        self.console = console  # connected console socket, when process.terminal
+        self.seccomp_program = seccomp_program
+        self.seccomp_flags = seccomp_flags
+        self.preserve_fds = preserve_fds
+        self.no_new_keyring = no_new_keyring
+        self.no_pivot = no_pivot
+        self.cgroup_join = cgroup_join  # puts a pid into the container's cgroups

@@ -6,15 +6,19 @@ from __future__ import annotations
 
 import os
 import sys
-import traceback
-from typing import Any
 
 from capsa.errors import CapsaError, ContainerError
 from capsa.kernel import process as kproc
-from capsa.kernel.syscalls import RealSyscalls
-from capsa.runtime import console
+from capsa.kernel.syscalls.real import RealSyscalls
 from capsa.runtime.process import setup, sync
-from capsa.runtime.process.context import InitContext
+from capsa.runtime.rootfs import finalize_rootfs, prepare_rootfs
+
+TYPE_CHECKING = False
+
+if TYPE_CHECKING:
+    from typing import Any
+
+    from capsa.runtime.process.context import InitContext
 
 
 def run_init(ctx: InitContext) -> None:
@@ -41,6 +45,8 @@ def run_init(ctx: InitContext) -> None:
         where = f" {exc.filename}" if exc.filename else ""
         _fail(ctx, f"{exc.strerror or exc}{where}", ready)
     except BaseException as exc:
+        import traceback
+
         _fail(ctx, "".join(traceback.format_exception(exc)).strip(), ready)
     os._exit(1)
 
@@ -94,8 +100,6 @@ def _prepare(ctx: InitContext) -> tuple[str, dict[str, str]]:
             from capsa.runtime.hooks import run_hooks
 
             run_hooks("createContainer", hooks, _state(ctx, "created"))
-
-    from capsa.runtime.rootfs import finalize_rootfs, prepare_rootfs
 
     prepare_rootfs(
         config,
@@ -187,6 +191,8 @@ def _write_sysctl(key: str, value: str) -> None:
 def _setup_terminal(ctx: InitContext, process: dict[str, Any]) -> None:
     if ctx.console is None:
         raise ContainerError("process.terminal is true but no --console-socket was given")
+    from capsa.runtime import console
+
     master, slave, slave_path = console.open_pty_in_container()
     size = process.get("consoleSize")
     if size:

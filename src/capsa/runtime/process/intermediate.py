@@ -5,13 +5,16 @@ pid and exits."""
 from __future__ import annotations
 
 import os
-import traceback
 
 from capsa.errors import CapsaError
 from capsa.kernel import namespaces as kns
 from capsa.runtime import namespaces
 from capsa.runtime.process import sync
-from capsa.runtime.process.context import InitContext
+
+TYPE_CHECKING = False
+
+if TYPE_CHECKING:
+    from capsa.runtime.process.context import InitContext
 
 
 def run_intermediate(ctx: InitContext) -> None:
@@ -31,6 +34,8 @@ def run_intermediate(ctx: InitContext) -> None:
     except OSError as exc:
         _report(ctx, f"{exc.strerror or exc}")
     except BaseException as exc:
+        import traceback
+
         _report(ctx, "".join(traceback.format_exception_only(exc)).strip())
     finally:
         os._exit(code)

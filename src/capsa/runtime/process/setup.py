@@ -10,13 +10,17 @@ from __future__ import annotations
 
 import os
 import resource
-from collections.abc import Mapping, Sequence
-from typing import Any
 
 from capsa.errors import ContainerError, InvalidArgument, PermissionDenied, Unavailable
 from capsa.kernel import caps
 from capsa.kernel import process as kproc
 from capsa.oci.runtime_config import PERSONALITY_DOMAINS
+
+TYPE_CHECKING = False
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+    from typing import Any
 
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 

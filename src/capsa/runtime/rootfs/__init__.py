@@ -44,17 +44,21 @@ Decisions where the spec leaves room:
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Mapping
-from pathlib import Path
-from typing import Any
+from _collections_abc import Mapping  # what collections.abc exports, already loaded
 
 from capsa.errors import field_error
 from capsa.kernel.mounts import MS_BIND, MS_REC
 from capsa.kernel.paths import fd_path
-from capsa.kernel.syscalls import Syscalls
 from capsa.runtime.rootfs import devices, masks, mounts, pivot
 from capsa.runtime.rootfs.failure import kernel_error
 from capsa.runtime.rootfs.spec import parse_final, parse_spec
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import Any
+
+    from capsa.kernel.syscalls.protocol import Syscalls
 
 __all__ = ["finalize_rootfs", "prepare_rootfs"]
 
@@ -74,7 +78,7 @@ def _require_mount_namespace(spec: Mapping[str, Any]) -> None:
 
 def prepare_rootfs(
     spec: Mapping[str, Any],
-    bundle: Path,
+    bundle: str | os.PathLike[str],
     syscalls: Syscalls,
     *,
     user_namespace: bool,
@@ -85,7 +89,8 @@ def prepare_rootfs(
     """Mount everything `spec` asks for inside its rootfs, make the devices, and make
     the rootfs the process's `/`. The caller has unshared the mount namespace (and the
     user namespace, if `user_namespace`) and is root in it. `before_pivot` runs after
-    the mounts, before pivot_root (where runc runs the createContainer hooks)."""
+    the mounts, before pivot_root (where runc runs the createContainer hooks). A relative
+    `bundle` is taken from the working directory."""
     _require_mount_namespace(spec)
     plan = parse_spec(spec, bundle, syscalls)
     rootfs = plan.rootfs

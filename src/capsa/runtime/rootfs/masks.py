@@ -26,11 +26,14 @@ from capsa.kernel.mounts import (
     MS_REC,
     MS_REMOUNT,
 )
-from capsa.kernel.syscalls import Syscalls
 from capsa.runtime.rootfs.failure import kernel_error
 from capsa.runtime.rootfs.options import ATIME_FLAGS, statvfs_to_mount_flags
 from capsa.runtime.rootfs.safe_path import resolve
 from capsa.runtime.rootfs.spec import FinalSpec, MountSpec
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from capsa.kernel.syscalls.protocol import Syscalls
 
 NULL_DEVICE = os.makedev(1, 3)
 # Flags a read-only remount keeps from the mount it changes (runc keeps the first three;

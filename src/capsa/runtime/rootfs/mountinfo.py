@@ -3,7 +3,7 @@ host has mounted where, and which cgroup this process is in."""
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from capsa._record import Record
 
 # cgroup v1 mount options that are not controllers and do not name the hierarchy.
 _V1_MOUNT_OPTIONS = frozenset(
@@ -11,12 +11,17 @@ _V1_MOUNT_OPTIONS = frozenset(
 )
 
 
-class MountInfo(NamedTuple):
-    root: str  # the directory of the filesystem that is mounted (field 4)
-    mount_point: str
-    fstype: str
-    source: str
-    super_options: tuple[str, ...]
+class MountInfo(Record):
+    __slots__ = ("fstype", "mount_point", "root", "source", "super_options")
+
+    def __init__(
+        self, root: str, mount_point: str, fstype: str, source: str, super_options: tuple[str, ...]
+    ) -> None:
+        self.root = root  # the directory of the filesystem that is mounted (field 4)
+        self.mount_point = mount_point
+        self.fstype = fstype
+        self.source = source
+        self.super_options = super_options
 
     @property
     def controllers(self) -> tuple[str, ...]:

@@ -10,19 +10,21 @@ mount_setattr(2) over the whole new tree.
 from __future__ import annotations
 
 import errno
-from typing import TYPE_CHECKING
 
 from capsa.errors import ContainerError
 from capsa.kernel.mounts import MS_BIND, MS_RDONLY, MS_REC, MS_REMOUNT
 from capsa.kernel.paths import fd_path
-from capsa.kernel.syscalls import AT_EMPTY_PATH, AT_RECURSIVE, Syscalls
+from capsa.kernel.syscalls import AT_EMPTY_PATH, AT_RECURSIVE
 from capsa.runtime.rootfs.failure import kernel_error
-from capsa.runtime.rootfs.options import MountOptions, keep_locked, statvfs_to_mount_flags
+from capsa.runtime.rootfs.options import keep_locked, statvfs_to_mount_flags
 from capsa.runtime.rootfs.safe_path import container_path, make_path, resolve
 from capsa.runtime.rootfs.spec import MountSpec, delays_readonly
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from capsa.kernel.syscalls.protocol import Syscalls
     from capsa.runtime.rootfs.mountinfo import MountInfo
+    from capsa.runtime.rootfs.options import MountOptions
 
 # Files inside /proc that may be mounted over (lxcfs emulates them), as runc allows.
 PROC_FILES_ALLOWED = frozenset(

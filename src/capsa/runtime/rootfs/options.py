@@ -9,9 +9,7 @@ filesystem as its data (`mode=755,size=65536k`).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import NamedTuple
-
+from capsa._record import Record
 from capsa.errors import Unavailable, field_error
 from capsa.kernel.mounts import (
     MS_BIND,
@@ -37,6 +35,10 @@ from capsa.kernel.mounts import (
     MS_SYNCHRONOUS,
     MS_UNBINDABLE,
 )
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Sequence
 
 MS_I_VERSION = 0x800000
 
@@ -135,13 +137,24 @@ UNSUPPORTED_OPTIONS: dict[str, str] = {
 }
 
 
-class MountOptions(NamedTuple):
-    flags: int = 0  # MS_* flags to set
-    cleared: int = 0  # MS_* flags the options explicitly turn off (rw, suid, dev...)
-    propagation: tuple[int, ...] = ()  # applied, in order, after the mount
-    attr_set: int = 0  # MOUNT_ATTR_* to set recursively
-    attr_clr: int = 0  # MOUNT_ATTR_* to clear recursively
-    data: str | None = None  # options the filesystem interprets
+class MountOptions(Record):
+    __slots__ = ("attr_clr", "attr_set", "cleared", "data", "flags", "propagation")
+
+    def __init__(
+        self,
+        flags: int = 0,
+        cleared: int = 0,
+        propagation: tuple[int, ...] = (),
+        attr_set: int = 0,
+        attr_clr: int = 0,
+        data: str | None = None,
+    ) -> None:
+        self.flags = flags  # MS_* flags to set
+        self.cleared = cleared  # MS_* flags the options explicitly turn off (rw, suid, dev...)
+        self.propagation = propagation  # applied, in order, after the mount
+        self.attr_set = attr_set  # MOUNT_ATTR_* to set recursively
+        self.attr_clr = attr_clr  # MOUNT_ATTR_* to clear recursively
+        self.data = data  # options the filesystem interprets
 
     @property
     def bind(self) -> bool:

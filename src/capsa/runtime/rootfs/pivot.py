@@ -15,17 +15,21 @@ from __future__ import annotations
 
 import errno
 import os
-from collections.abc import Callable
-from typing import TypeVar
 
 from capsa.kernel.mounts import MNT_DETACH, MS_MOVE, MS_PRIVATE, MS_REC, MS_SLAVE
-from capsa.kernel.syscalls import Syscalls
 from capsa.runtime.rootfs.failure import kernel_error
-from capsa.runtime.rootfs.mounts import RootContext
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import TypeVar
+
+    from capsa.kernel.syscalls.protocol import Syscalls
+    from capsa.runtime.rootfs.mounts import RootContext
+
+    T = TypeVar("T")
 
 RAMFS_ROOTS = ("rootfs", "ramfs")
-
-T = TypeVar("T")
 
 
 def enter_root(ctx: RootContext, rootfs: str, *, no_pivot: bool) -> None:

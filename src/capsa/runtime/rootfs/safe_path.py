@@ -14,8 +14,11 @@ import errno
 import os
 
 from capsa.kernel.paths import fd_path
-from capsa.kernel.syscalls import Syscalls
 from capsa.runtime.rootfs.failure import RootfsPathError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from capsa.kernel.syscalls.protocol import Syscalls
 
 DIRECTORY_MODE = 0o755
 FILE_MODE = 0o644

@@ -6,12 +6,12 @@ error naming the field and changes nothing.
 
 from __future__ import annotations
 
+import os
 import posixpath
 import stat
-from collections.abc import Mapping, Sequence
-from pathlib import Path
-from typing import Any, NamedTuple
+from _collections_abc import Mapping  # what collections.abc exports, already loaded
 
+from capsa._record import Record
 from capsa.errors import field_error
 from capsa.kernel.mounts import (
     MS_PRIVATE,
@@ -22,8 +22,15 @@ from capsa.kernel.mounts import (
     MS_SLAVE,
     MS_UNBINDABLE,
 )
-from capsa.kernel.syscalls import Syscalls
-from capsa.runtime.rootfs.options import MountOptions, parse_options
+from capsa.runtime.rootfs.options import parse_options
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from typing import Any
+
+    from capsa.kernel.syscalls.protocol import Syscalls
+    from capsa.runtime.rootfs.options import MountOptions
 
 # linux.rootfsPropagation -> mount(2) propagation flags
 ROOTFS_PROPAGATION: dict[str, int] = {
@@ -48,39 +55,85 @@ MAX_DEVICE_NUMBER = (1 << 32) - 1
 MAX_ID = (1 << 32) - 1
 
 
-class MountSpec(NamedTuple):
-    field: str  # `mounts[3]`, for messages
-    destination: str  # absolute, lexically clean path inside the container
-    fstype: str | None
-    source: str | None  # bind mounts: an absolute host path
-    options: MountOptions
-    source_is_dir: bool = True  # bind mounts: what to create at the destination
+class MountSpec(Record):
+    __slots__ = ("destination", "field", "fstype", "options", "source", "source_is_dir")
+
+    def __init__(
+        self,
+        field: str,
+        destination: str,
+        fstype: str | None,
+        source: str | None,
+        options: MountOptions,
+        source_is_dir: bool = True,
+    ) -> None:
+        self.field = field  # `mounts[3]`, for messages
+        self.destination = destination  # absolute, lexically clean path inside the container
+        self.fstype = fstype
+        self.source = source  # bind mounts: an absolute host path
+        self.options = options
+        self.source_is_dir = source_is_dir  # bind mounts: what to create at the destination
 
     @property
     def bind(self) -> bool:
         return self.options.bind
 
 
-class DeviceSpec(NamedTuple):
-    field: str
-    path: str  # absolute, clean, inside the container
-    file_type: int  # S_IFCHR, S_IFBLK or S_IFIFO
-    major: int
-    minor: int
-    mode: int  # permission bits
-    uid: int
-    gid: int
+class DeviceSpec(Record):
+    __slots__ = ("field", "file_type", "gid", "major", "minor", "mode", "path", "uid")
+
+    def __init__(
+        self,
+        field: str,
+        path: str,
+        file_type: int,
+        major: int,
+        minor: int,
+        mode: int,
+        uid: int,
+        gid: int,
+    ) -> None:
+        self.field = field
+        self.path = path  # absolute, clean, inside the container
+        self.file_type = file_type  # S_IFCHR, S_IFBLK or S_IFIFO
+        self.major = major
+        self.minor = minor
+        self.mode = mode  # permission bits
+        self.uid = uid
+        self.gid = gid
 
 
-class RootfsSpec(NamedTuple):
-    rootfs: str  # absolute host path of root.path
-    readonly: bool
-    mounts: tuple[MountSpec, ...]
-    devices: tuple[DeviceSpec, ...]
-    propagation: int
-    masked_paths: tuple[str, ...]
-    readonly_paths: tuple[str, ...]
-    terminal: bool
+class RootfsSpec(Record):
+    __slots__ = (
+        "devices",
+        "masked_paths",
+        "mounts",
+        "propagation",
+        "readonly",
+        "readonly_paths",
+        "rootfs",
+        "terminal",
+    )
+
+    def __init__(
+        self,
+        rootfs: str,
+        readonly: bool,
+        mounts: tuple[MountSpec, ...],
+        devices: tuple[DeviceSpec, ...],
+        propagation: int,
+        masked_paths: tuple[str, ...],
+        readonly_paths: tuple[str, ...],
+        terminal: bool,
+    ) -> None:
+        self.rootfs = rootfs  # absolute host path of root.path
+        self.readonly = readonly
+        self.mounts = mounts
+        self.devices = devices
+        self.propagation = propagation
+        self.masked_paths = masked_paths
+        self.readonly_paths = readonly_paths
+        self.terminal = terminal
 
 
 def clean_path(path: str) -> str:
@@ -128,7 +181,14 @@ def _absolute(value: Any, field: str) -> str:
     return clean_path(path)
 
 
-def parse_root(spec: Mapping[str, Any], bundle: Path) -> tuple[str, bool]:
+def bundle_directory(bundle: str | os.PathLike[str]) -> str:
+    """The bundle as an absolute path (relative ones are taken from the working
+    directory), without touching the file system."""
+    path = os.fspath(bundle)
+    return path if path.startswith("/") else posixpath.join(os.getcwd(), path)
+
+
+def parse_root(spec: Mapping[str, Any], bundle: str | os.PathLike[str]) -> tuple[str, bool]:
     root = _mapping(spec.get("root"), "root") if "root" in spec else None
     if root is None:
         raise field_error("root", "is required")
@@ -136,11 +196,11 @@ def parse_root(spec: Mapping[str, Any], bundle: Path) -> tuple[str, bool]:
     readonly = root.get("readonly", False)
     if not isinstance(readonly, bool):
         raise field_error("root.readonly", "must be a boolean")
-    return posixpath.normpath(posixpath.join(str(bundle.absolute()), path)), readonly
+    return posixpath.normpath(posixpath.join(bundle_directory(bundle), path)), readonly
 
 
 def parse_mount(
-    entry: Any, index: int, bundle: Path | None, syscalls: Syscalls | None
+    entry: Any, index: int, bundle: str | os.PathLike[str] | None, syscalls: Syscalls | None
 ) -> MountSpec:
     """One entry of `mounts`. With no bundle, a bind mount's source is not resolved nor
     looked at."""
@@ -166,7 +226,7 @@ def parse_mount(
             raise field_error(f"{field}.source", "is required for a bind mount")
         if bundle is None or syscalls is None:
             return MountSpec(field, destination, fstype, source, options)
-        host = posixpath.normpath(posixpath.join(str(bundle.absolute()), source))
+        host = posixpath.normpath(posixpath.join(bundle_directory(bundle), source))
         try:
             is_dir = stat.S_ISDIR(syscalls.stat(host).mode)
         except OSError as exc:
@@ -216,7 +276,9 @@ def parse_propagation(linux: Mapping[str, Any]) -> int:
     return ROOTFS_PROPAGATION[value]
 
 
-def parse_spec(spec: Mapping[str, Any], bundle: Path, syscalls: Syscalls) -> RootfsSpec:
+def parse_spec(
+    spec: Mapping[str, Any], bundle: str | os.PathLike[str], syscalls: Syscalls
+) -> RootfsSpec:
     rootfs, readonly = parse_root(spec, bundle)
     try:
         is_dir = stat.S_ISDIR(syscalls.stat(rootfs).mode)
@@ -256,11 +318,20 @@ def delays_readonly(mount: MountSpec) -> bool:
     )
 
 
-class FinalSpec(NamedTuple):
-    readonly: bool
-    remount_readonly: tuple[MountSpec, ...]
-    masked_paths: tuple[str, ...]
-    readonly_paths: tuple[str, ...]
+class FinalSpec(Record):
+    __slots__ = ("masked_paths", "readonly", "readonly_paths", "remount_readonly")
+
+    def __init__(
+        self,
+        readonly: bool,
+        remount_readonly: tuple[MountSpec, ...],
+        masked_paths: tuple[str, ...],
+        readonly_paths: tuple[str, ...],
+    ) -> None:
+        self.readonly = readonly
+        self.remount_readonly = remount_readonly
+        self.masked_paths = masked_paths
+        self.readonly_paths = readonly_paths
 
 
 def parse_final(spec: Mapping[str, Any]) -> FinalSpec:

@@ -10,9 +10,12 @@ and profile.py for what is accepted.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any
+from capsa._record import Record
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+    from typing import Any
 
 __all__ = [
     "KNOWN_FLAGS",
@@ -69,16 +72,24 @@ SUPPORTED_FLAGS = (
 )
 
 
-@dataclass(frozen=True, slots=True)
-class CompiledFilter:
+class CompiledFilter(Record):
     """A seccomp program ready for seccomp(SECCOMP_SET_MODE_FILTER, flags, ...)."""
 
-    program: bytes  # packed 8-byte struct sock_filter records
-    flags: int  # SECCOMP_FILTER_FLAG_* bits
-    instructions: int
-    # Names in the profile that no included architecture knows (runc skips them too);
-    # worth a debug log line.
-    ignored_syscalls: tuple[str, ...] = ()
+    __slots__ = ("flags", "ignored_syscalls", "instructions", "program")
+
+    def __init__(
+        self,
+        program: bytes,
+        flags: int,
+        instructions: int,
+        ignored_syscalls: tuple[str, ...] = (),
+    ) -> None:
+        self.program = program  # packed 8-byte struct sock_filter records
+        self.flags = flags  # SECCOMP_FILTER_FLAG_* bits
+        self.instructions = instructions
+        # Names in the profile that no included architecture knows (runc skips them too);
+        # worth a debug log line.
+        self.ignored_syscalls = ignored_syscalls
 
 
 def compile_seccomp(seccomp: Mapping[str, Any], arch: str | None = None) -> CompiledFilter:

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import NamedTuple
 
+from capsa._record import Record
 from capsa.errors import Unavailable, field_error
 
 _EM_386 = 3
@@ -28,14 +28,17 @@ AUDIT_ARCH_AARCH64 = _EM_AARCH64 | _AUDIT_ARCH_64BIT | _AUDIT_ARCH_LE
 X32_SYSCALL_BIT = 0x40000000
 
 
-class Arch(NamedTuple):
+class Arch(Record):
     """One system call ABI a filter can allow."""
 
-    scmp: str  # the libseccomp / OCI name, SCMP_ARCH_*
-    table: str  # the name of its syscall table in capsa.runtime.seccomp.tables
-    audit: int  # AUDIT_ARCH_* as seen in seccomp_data.arch
-    arg_bits: int  # width of a syscall argument; 32-bit ABIs compare only the low word
-    x32: bool = False  # numbers carry X32_SYSCALL_BIT; shares `audit` with x86_64
+    __slots__ = ("arg_bits", "audit", "scmp", "table", "x32")
+
+    def __init__(self, scmp: str, table: str, audit: int, arg_bits: int, x32: bool = False) -> None:
+        self.scmp = scmp  # the libseccomp / OCI name, SCMP_ARCH_*
+        self.table = table  # the name of its syscall table in capsa.runtime.seccomp.tables
+        self.audit = audit  # AUDIT_ARCH_* as seen in seccomp_data.arch
+        self.arg_bits = arg_bits  # width of a syscall argument; 32-bit ABIs compare the low word
+        self.x32 = x32  # numbers carry X32_SYSCALL_BIT; shares `audit` with x86_64
 
 
 X86_64 = Arch("SCMP_ARCH_X86_64", "X86_64", AUDIT_ARCH_X86_64, 64)

@@ -24,10 +24,8 @@ Shape of the program:
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-
 from capsa.runtime.seccomp import tables
-from capsa.runtime.seccomp.arches import AUDIT_ARCH_X86_64, X32_SYSCALL_BIT, Arch
+from capsa.runtime.seccomp.arches import AUDIT_ARCH_X86_64, X32_SYSCALL_BIT
 from capsa.runtime.seccomp.bpf import (
     BPF_JEQ,
     BPF_JGE,
@@ -39,7 +37,13 @@ from capsa.runtime.seccomp.bpf import (
     Assembler,
     Label,
 )
-from capsa.runtime.seccomp.profile import Condition, Profile, Rule
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+    from capsa.runtime.seccomp.arches import Arch
+    from capsa.runtime.seccomp.profile import Condition, Profile, Rule
 
 BAD_ARCH_ACTION = SECCOMP_RET_KILL_PROCESS
 _UINT32 = 0xFFFFFFFF

@@ -14,9 +14,9 @@ Semantics kept from runc, so that a bundle behaves the same under both runtimes:
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import Any, NamedTuple
+from _collections_abc import Mapping  # what collections.abc exports, already loaded
 
+from capsa._record import Record
 from capsa.errors import Unavailable, field_error
 from capsa.runtime.seccomp import arches
 from capsa.runtime.seccomp.bpf import (
@@ -30,6 +30,11 @@ from capsa.runtime.seccomp.bpf import (
     SECCOMP_RET_TRAP,
     SECCOMP_RET_USER_NOTIF,
 )
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from typing import Any
 
 EPERM = 1
 MAX_ARGS = 6
@@ -71,28 +76,45 @@ FLAGS: dict[str, int] = {
 }
 
 
-class Condition(NamedTuple):
+class Condition(Record):
     """`args[arg] op value`; for SCMP_CMP_MASKED_EQ, `(args[arg] & value) == value_two`."""
 
-    arg: int  # which syscall argument, 0-5
-    op: str
-    value: int
-    value_two: int
+    __slots__ = ("arg", "op", "value", "value_two")
+
+    def __init__(self, arg: int, op: str, value: int, value_two: int) -> None:
+        self.arg = arg  # which syscall argument, 0-5
+        self.op = op
+        self.value = value
+        self.value_two = value_two
 
 
-class Rule(NamedTuple):
+class Rule(Record):
     """If every condition holds for a call to one of `names`, return `action`."""
 
-    names: tuple[str, ...]
-    action: int  # a SECCOMP_RET_* value, data included
-    conditions: tuple[Condition, ...]
+    __slots__ = ("action", "conditions", "names")
+
+    def __init__(
+        self, names: tuple[str, ...], action: int, conditions: tuple[Condition, ...]
+    ) -> None:
+        self.names = names
+        self.action = action  # a SECCOMP_RET_* value, data included
+        self.conditions = conditions
 
 
-class Profile(NamedTuple):
-    default_action: int
-    architectures: tuple[arches.Arch, ...]
-    flags: int
-    rules: tuple[Rule, ...]  # in the order given: the first match wins
+class Profile(Record):
+    __slots__ = ("architectures", "default_action", "flags", "rules")
+
+    def __init__(
+        self,
+        default_action: int,
+        architectures: tuple[arches.Arch, ...],
+        flags: int,
+        rules: tuple[Rule, ...],
+    ) -> None:
+        self.default_action = default_action
+        self.architectures = architectures
+        self.flags = flags
+        self.rules = rules  # in the order given: the first match wins
 
 
 def parse_profile(seccomp: Any, field: str = "linux.seccomp") -> Profile:
