@@ -67,6 +67,7 @@ ENTRY_POINTS = (
     "capsa.cgroups.ebpf",
     "capsa.cgroups.unified",
     "capsa.cgroups.freezer",
+    "capsa.cgroups.warmup",
     "capsa.runtime.rootfs",
     "capsa.runtime.rootfs.cgroup_mounts",
     "capsa.runtime.seccomp",

@@ -40,6 +40,7 @@ DEFAULT_ALLOWED_DEVICES: list[dict[str, Any]] = [
 
 
 def create(linux: Mapping[str, Any], container_id: str, *, rootless: bool) -> Manager:
+    """Make the container's cgroup directories; limits come with apply_resources."""
     manager = create_manager(
         linux.get("cgroupsPath") or None,
         container_id,
@@ -47,14 +48,14 @@ def create(linux: Mapping[str, Any], container_id: str, *, rootless: bool) -> Ma
         rootless=rootless,
     )
     manager.create()
-    try:
-        resources = dict(linux.get("resources") or {})
-        resources["devices"] = list(resources.get("devices") or []) + DEFAULT_ALLOWED_DEVICES
-        manager.apply(resources)
-    except BaseException:
-        manager.destroy()
-        raise
     return manager
+
+
+def apply_resources(manager: Manager, linux: Mapping[str, Any]) -> None:
+    """Write linux.resources, plus the device rules every container gets."""
+    resources = dict(linux.get("resources") or {})
+    resources["devices"] = list(resources.get("devices") or []) + DEFAULT_ALLOWED_DEVICES
+    manager.apply(resources)
 
 
 def load(paths: Mapping[str, str]) -> Manager:

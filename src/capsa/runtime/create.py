@@ -6,6 +6,7 @@ import os
 import pwd
 import time
 
+from capsa.cgroups.warmup import warm_up_migration
 from capsa.errors import CapsaError, ContainerError
 from capsa.oci.runtime_config import validate_container_id
 from capsa.runtime import cgroup, namespaces
@@ -77,6 +78,7 @@ def create_container(
     store: StateStore, container_id: str, options: CreateOptions
 ) -> ContainerState:
     validate_container_id(container_id)
+    warm_up_migration()
     bundle = load_bundle(options.bundle)
     config = bundle.config
     linux = config.get("linux", {})
@@ -128,6 +130,9 @@ def create_container(
             run_intermediate(ctx)  # never returns
         child_end.close()
         os.close(fifo_fd)
+        # Limits are written while the child builds the container: it cannot run the
+        # user's program before we read its READY, which comes after this.
+        cgroup.apply_resources(manager, linux)
         if console is not None and options.console_connection is None:
             console.close()
         try:
