@@ -54,12 +54,69 @@ def create(linux: Mapping[str, Any], container_id: str, *, rootless: bool) -> Ma
 def apply_resources(manager: Manager, linux: Mapping[str, Any]) -> None:
     """Write linux.resources, plus the device rules every container gets."""
     resources = dict(linux.get("resources") or {})
-    resources["devices"] = list(resources.get("devices") or []) + DEFAULT_ALLOWED_DEVICES
+    paths = manager.paths()
+    if "devices" in paths or "unified" in paths:
+        # Only where a device controller is ours to program (not for a rootless caller
+        # that could not create one): the defaults are not something the user asked for.
+        resources["devices"] = list(resources.get("devices") or []) + DEFAULT_ALLOWED_DEVICES
     manager.apply(resources)
 
 
 def load(paths: Mapping[str, str]) -> Manager:
+    if not paths:
+        return NoCgroup()  # type: ignore[return-value]
     return load_manager(dict(paths))
+
+
+class NoCgroup:
+    """A container that got no cgroup (a rootless caller that may not create one): no
+    limits, no freezer, no stats; its processes are tracked through its init alone."""
+
+    def create(self) -> None:
+        pass
+
+    def apply(self, resources: Mapping[str, Any] | None) -> None:
+        if resources:
+            from capsa.errors import PermissionDenied
+
+            raise PermissionDenied("cannot apply linux.resources: the container has no cgroup")
+
+    update = apply
+
+    def add_process(self, pid: int) -> None:
+        pass
+
+    def pids(self) -> list[int]:
+        return []
+
+    def _unavailable(self, what: str) -> Any:
+        from capsa.errors import Unavailable
+
+        raise Unavailable(f"cannot {what}: the container has no cgroup (rootless, no delegation)")
+
+    def freeze(self) -> None:
+        self._unavailable("pause the container")
+
+    def thaw(self) -> None:
+        self._unavailable("resume the container")
+
+    def is_frozen(self) -> bool:
+        return False
+
+    def stats(self) -> Any:
+        return self._unavailable("read resource usage")
+
+    def kill_all(self, signal: int = 9) -> None:
+        pass
+
+    def destroy(self) -> None:
+        pass
+
+    def exists(self) -> bool:
+        return False
+
+    def paths(self) -> dict[str, str]:
+        return {}
 
 
 def wait_empty(manager: Manager, timeout: float = 5.0) -> bool:

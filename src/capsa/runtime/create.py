@@ -20,6 +20,7 @@ from capsa.runtime.process.context import InitContext
 from capsa.runtime.process.init import run_init  # noqa: F401
 from capsa.runtime.process.intermediate import run_intermediate
 from capsa.runtime.procinfo import start_time
+from capsa.runtime.rootfs import cgroup_mounts, mountinfo  # noqa: F401
 from capsa.runtime.state import ContainerState, StateStore, write_atomically
 
 TYPE_CHECKING = False

@@ -128,7 +128,7 @@ def default_spec(
 
 def _make_rootless(spec: dict[str, Any]) -> None:
     """runc spec --rootless: a user namespace mapping us to root, no network namespace,
-    sysfs bound from the host, no cgroup mount or device rules."""
+    sysfs bound from the host, no uid=/gid= mount options, no cgroup mount or limits."""
     linux = spec["linux"]
     linux["namespaces"] = [ns for ns in linux["namespaces"] if ns["type"] != "network"]
     linux["namespaces"].append({"type": "user"})
@@ -146,14 +146,8 @@ def _make_rootless(spec: dict[str, Any]) -> None:
                 "source": "/sys",
                 "options": ["rbind", "nosuid", "noexec", "nodev", "ro"],
             }
-        if mount["destination"] == "/dev/pts":
-            mount = dict(mount, options=[o for o in mount["options"] if o != "gid=5"])
-        if mount["destination"] == "/dev/mqueue":
-            mount = {
-                "destination": "/dev/mqueue",
-                "type": "none",
-                "source": "/dev/mqueue",
-                "options": ["rbind", "nosuid", "noexec", "nodev"],
-            }
+        # uid= and gid= name ids that may not be mapped in the user namespace.
+        options = [o for o in mount.get("options", []) if not o.startswith(("uid=", "gid="))]
+        mount = dict(mount, options=options)
         mounts.append(mount)
     spec["mounts"] = mounts

@@ -35,7 +35,9 @@ def delete_container(store: StateStore, container_id: str, *, force: bool = Fals
             manager.thaw()
         if status != STOPPED:
             try:
-                container.cgroup().kill_all(SIGKILL)
+                if container.alive():
+                    os.kill(container.state.pid, SIGKILL)
+                manager.kill_all(SIGKILL)
             except OSError:
                 pass
             _wait_dead(container)

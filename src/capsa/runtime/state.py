@@ -82,15 +82,18 @@ class ContainerState:
         return cls(**{key: value for key, value in data.items() if key in cls.FIELDS})
 
 
-def write_atomically(path: str, data: bytes, mode: int = 0o600) -> None:
-    """Write to a temporary file beside path, fsync, rename: readers see old or new."""
+def write_atomically(path: str, data: bytes, mode: int = 0o600, *, durable: bool = False) -> None:
+    """Write to a temporary file beside path and rename: readers see old or new, never
+    half. Runtime state lives in /run and dies with the containers at reboot, so it is not
+    fsync'd unless `durable` (as runc)."""
     path = os.fspath(path)
     directory, name = os.path.split(path)
     temporary = os.path.join(directory, f".{name}.{os.getpid()}.tmp")
     fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, mode)
     try:
         os.write(fd, data)
-        os.fsync(fd)
+        if durable:
+            os.fsync(fd)
     except BaseException:
         os.close(fd)
         os.unlink(temporary)

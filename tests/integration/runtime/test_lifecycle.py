@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
 from runtime_harness import BundleFactory, Runtime, cgroup_leftovers, new_id
 
 
@@ -357,3 +358,45 @@ def test_events_stats(runtime: Runtime, make_bundle: BundleFactory) -> None:
     assert event["data"]["pids"] == {"current": 1, "limit": 40}
     assert event["data"]["cpu"]["usage"]["total"] > 0
     runtime("delete", "-f", cid)
+
+
+def test_rootless_spec_runs_as_an_unprivileged_user(public_tmp: Path) -> None:
+    """`spec --rootless` and a run by a user who is root nowhere: a user namespace maps
+    them to root, and with no cgroup of their own the container still runs and goes."""
+    import shutil
+    import subprocess
+
+    from runtime_harness import CAPSA_RUNTIME
+
+    from capsa.runtime.busybox_bundle import make_rootfs
+
+    setpriv = shutil.which("setpriv")
+    if setpriv is None:
+        pytest.skip("setpriv (util-linux) is not installed")
+    bundle = public_tmp / "bundle"
+    bundle.mkdir()
+    make_rootfs(str(bundle / "rootfs"))
+    os.chown(bundle, 65534, 65534)
+    os.chown(public_tmp, 65534, 65534)
+    as_nobody = [setpriv, "--reuid=65534", "--regid=65534", "--clear-groups", "--"]
+    env = {"PATH": os.environ["PATH"], "XDG_RUNTIME_DIR": str(public_tmp), "HOME": "/"}
+    subprocess.run(
+        [*as_nobody, CAPSA_RUNTIME, "spec", "--rootless", "--bundle", str(bundle)],
+        check=True,
+        env=env,
+    )
+    spec = json.loads((bundle / "config.json").read_text())
+    spec["process"]["terminal"] = False
+    spec["process"]["args"] = ["sh", "-c", "id -u; cat /proc/self/uid_map"]
+    (bundle / "config.json").write_text(json.dumps(spec))
+    root = public_tmp / "state"
+    result = subprocess.run(
+        [*as_nobody, CAPSA_RUNTIME, "--root", str(root), "run", "--bundle", str(bundle), new_id()],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["0", "0", "65534", "1"]
