@@ -400,3 +400,21 @@ def test_rootless_spec_runs_as_an_unprivileged_user(public_tmp: Path) -> None:
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["0", "0", "65534", "1"]
+
+
+def test_the_waiting_init_cannot_be_reached_from_inside(
+    runtime: Runtime, make_bundle: BundleFactory
+) -> None:
+    """CVE-2019-5736 class: while the init still runs runtime code (here: created, not
+    started), nothing in the container may open its /proc/1/exe (the host's interpreter)
+    or its descriptors."""
+    cid = new_id()
+    runtime("create", "--bundle", str(make_bundle(["true"])), cid)
+    probe = (
+        "readlink /proc/1/exe 2>/dev/null || echo exe-denied; "
+        "readlink /proc/1/fd/0 2>/dev/null || echo fd-denied; "
+        "cat /proc/1/environ 2>/dev/null | wc -c"
+    )
+    result = runtime("exec", cid, "sh", "-c", probe)
+    assert result.stdout.split() == ["exe-denied", "fd-denied", "0"]
+    runtime("delete", cid)
