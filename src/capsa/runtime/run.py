@@ -46,10 +46,12 @@ def run_container(
 
 
 def _wants_terminal(options: CreateOptions) -> bool:
-    import json
+    from capsa.fastjson import JSONError, loads
 
     try:
         with open(os.path.join(options.bundle, "config.json"), "rb") as f:
-            return bool(json.load(f).get("process", {}).get("terminal"))
-    except (OSError, ValueError):
-        return False
+            config = loads(f.read())
+    except (OSError, JSONError, UnicodeDecodeError):
+        return False  # create_container reports a missing or broken config properly
+    process = config.get("process") if isinstance(config, dict) else None
+    return bool(isinstance(process, dict) and process.get("terminal"))
