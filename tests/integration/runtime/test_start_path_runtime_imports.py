@@ -12,7 +12,7 @@ import sys
 from runtime_harness import CAPSA_RUNTIME, BundleFactory, Runtime, new_id
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "unit"))
-from test_start_path_imports import FORBIDDEN  # noqa: E402
+from test_start_path_imports import FORBIDDEN
 
 
 def test_a_run_imports_nothing_slow(runtime: Runtime, make_bundle: BundleFactory) -> None:
