@@ -1,0 +1,1 @@
+"""Docker archives, what `docker save` writes: `docker-archive:PATH[:REF]`."""

@@ -1,0 +1,1 @@
+"""OCI archives, tars of an OCI image layout: `oci-archive:PATH[:REF]`."""
