@@ -223,3 +223,20 @@ def test_console_socket_receives_the_terminal(
     assert lines[0] == received["name"]
     assert lines[1:3] == ["33", "99"]
     runtime("delete", "-f", cid)
+
+
+def test_oom_score_io_priority_and_scheduler(runtime: Runtime, make_bundle: BundleFactory) -> None:
+    def edit(spec: dict[str, Any]) -> None:
+        spec["process"]["oomScoreAdj"] = 123
+        spec["process"]["ioPriority"] = {"class": "IOPRIO_CLASS_BE", "priority": 6}
+        spec["process"]["scheduler"] = {"policy": "SCHED_BATCH", "nice": 7}
+
+    probe = (
+        "cat /proc/self/oom_score_adj; ionice -p $$; "
+        "grep -E '^policy' /proc/self/sched | tr -d ' \\t'; cut -d' ' -f19 /proc/self/stat"
+    )
+    lines = run_probe(runtime, make_bundle, probe, edit)
+    assert lines[0] == "123"
+    assert lines[1] == "best-effort: prio 6"
+    assert lines[2] == "policy:3"  # SCHED_BATCH
+    assert lines[3] == "7"  # nice
