@@ -27,3 +27,12 @@ def test_info_json(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["info", "--format", "json"]) == 0
     info = json.loads(capsys.readouterr().out)
     assert info["host"]["cgroupVersion"] in ("v1", "v2", "hybrid")
+
+
+def test_global_root_sets_the_store_root(monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+
+    monkeypatch.delenv("CAPSA_ROOT", raising=False)
+    assert main(["--root", "/tmp/some-root", "version"]) == 0
+    assert os.environ["CAPSA_ROOT"] == "/tmp/some-root"
+    assert main(["--root"]) == 125

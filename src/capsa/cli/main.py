@@ -4,18 +4,27 @@
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 
 from capsa.errors import CapsaError
 
 # command -> (module, one-line summary)
 COMMANDS: dict[str, tuple[str, str]] = {
+    "history": ("capsa.cli.history", "show how an image was made"),
+    "image": ("capsa.cli.image", "manage images (ls, inspect, default, tag, rm, ...)"),
+    "images": ("capsa.cli.images", "list images"),
+    "import": ("capsa.cli.import_", "make an image of a root filesystem tarball"),
     "info": ("capsa.cli.info", "show how this host runs containers"),
+    "load": ("capsa.cli.load", "load images from a docker-archive or oci-archive"),
+    "rmi": ("capsa.cli.rmi", "remove images"),
+    "save": ("capsa.cli.save", "write images to a docker-archive or oci-archive"),
+    "tag": ("capsa.cli.tag", "give an image another name"),
     "version": ("capsa.cli.version", "show capsa's version"),
 }
 
 USAGE = """\
-usage: capsa [--debug] COMMAND [ARGS...]
+usage: capsa [--debug] [--root DIR] COMMAND [ARGS...]
 
 capsa is a container engine. Commands:
 {commands}
@@ -36,6 +45,16 @@ def main(argv: list[str] | None = None) -> int:
     while args and args[0].startswith("-"):
         if args[0] == "--debug":
             debug = True
+        elif args[0] == "--root" or args[0].startswith("--root="):
+            # The store root for every command, as CAPSA_ROOT (Podman's --root).
+            if args[0] == "--root":
+                if len(args) < 2:
+                    sys.stderr.write("capsa: --root needs a directory\n")
+                    return 125
+                value, args = args[1], args[1:]
+            else:
+                value = args[0].split("=", 1)[1]
+            os.environ["CAPSA_ROOT"] = os.path.abspath(value)
         elif args[0] in ("-v", "--version"):
             args = ["version"]
             break
