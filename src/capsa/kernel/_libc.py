@@ -87,3 +87,13 @@ c_capget = _declare("capget", ctypes.c_int, [ctypes.c_void_p, ctypes.c_void_p])
 c_capset = _declare("capset", ctypes.c_int, [ctypes.c_void_p, ctypes.c_void_p])
 c_syscall = libc.syscall
 c_syscall.restype = ctypes.c_long
+
+
+def syscall_function(*argtypes: Any) -> Any:
+    """syscall(2) with the argument types of one system call (after its number): ctypes
+    then converts plain ints and bytes itself, which is much cheaper than wrapping each
+    argument in a ctypes object on every call."""
+    fn = libc["syscall"]  # indexing makes a new function object, with argtypes of its own
+    fn.restype = ctypes.c_long
+    fn.argtypes = [ctypes.c_long, *argtypes]
+    return fn

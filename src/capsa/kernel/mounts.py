@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ctypes
 
-from capsa.kernel._libc import c_mount, c_syscall, c_umount2, check, syscall_number
+from capsa.kernel._libc import c_mount, c_umount2, check, syscall_function, syscall_number
 
 MS_RDONLY = 0x1
 MS_NOSUID = 0x2
@@ -38,23 +38,34 @@ UMOUNT_NOFOLLOW = 0x8
 PROPAGATION_FLAGS = MS_SHARED | MS_SLAVE | MS_PRIVATE | MS_UNBINDABLE
 
 
-def _b(value: str | None) -> bytes | None:
-    return None if value is None else value.encode()
-
-
 def mount(
     source: str | None, target: str, fstype: str | None, flags: int, data: str | None
 ) -> None:
-    check(c_mount(_b(source), target.encode(), _b(fstype), flags, _b(data)), "mount", target)
+    result = c_mount(
+        None if source is None else source.encode(),
+        target.encode(),
+        None if fstype is None else fstype.encode(),
+        flags,
+        None if data is None else data.encode(),
+    )
+    if result == -1:
+        check(result, "mount", target)
 
 
 def umount2(target: str, flags: int = 0) -> None:
-    check(c_umount2(target.encode(), flags), "umount2", target)
+    if c_umount2(target.encode(), flags) == -1:
+        check(-1, "umount2", target)
+
+
+_c_pivot_root = syscall_function(ctypes.c_char_p, ctypes.c_char_p)
+try:
+    _NR_PIVOT_ROOT = syscall_number("pivot_root")
+except OSError:  # an architecture capsa has no number for: fail on use, not on import
+    _NR_PIVOT_ROOT = -1
 
 
 def pivot_root(new_root: str, put_old: str) -> None:
-    number = syscall_number("pivot_root")
-    result = c_syscall(
-        ctypes.c_long(number), ctypes.c_char_p(new_root.encode()), ctypes.c_char_p(put_old.encode())
-    )
-    check(int(result), "pivot_root", new_root)
+    if _NR_PIVOT_ROOT < 0:
+        syscall_number("pivot_root")  # raises
+    if _c_pivot_root(_NR_PIVOT_ROOT, new_root.encode(), put_old.encode()) == -1:
+        check(-1, "pivot_root", new_root)

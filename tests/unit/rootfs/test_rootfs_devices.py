@@ -127,15 +127,26 @@ def test_ptmx_and_the_dev_symlinks() -> None:
     run(fake=fake)
     (unlink,) = fake.named("unlinkat")
     assert (fake.path_of(unlink.args[0]), unlink.args[1]) == (f"{ROOT}/dev", "ptmx")
+    assert fake.tree is not None
+    ptmx = fake.tree[f"{ROOT}/dev/ptmx"]
+    assert stat.S_ISLNK(ptmx.mode) and ptmx.target == "pts/ptmx"
     links = [(c.args[0], fake.path_of(c.args[1]), c.args[2]) for c in fake.named("symlinkat")]
-    assert links == [
-        ("pts/ptmx", f"{ROOT}/dev", "ptmx"),
+    ptmx_link = ("pts/ptmx", f"{ROOT}/dev", "ptmx")
+    assert links.count(ptmx_link) == 2  # refused (EEXIST), then made after the unlink
+    assert links[links.index(ptmx_link, 1) + 1 :] == [
         ("/proc/self/fd", f"{ROOT}/dev", "fd"),
         ("/proc/self/fd/0", f"{ROOT}/dev", "stdin"),
         ("/proc/self/fd/1", f"{ROOT}/dev", "stdout"),
         ("/proc/self/fd/2", f"{ROOT}/dev", "stderr"),
         ("/proc/kcore", f"{ROOT}/dev", "core"),
     ]
+
+
+def test_a_fresh_dev_gets_ptmx_without_an_unlink() -> None:
+    fake = run()
+    assert not fake.named("unlinkat")
+    links = [(c.args[0], fake.path_of(c.args[1]), c.args[2]) for c in fake.named("symlinkat")]
+    assert links[0] == ("pts/ptmx", f"{ROOT}/dev", "ptmx")
 
 
 def test_no_dev_core_without_proc_kcore() -> None:

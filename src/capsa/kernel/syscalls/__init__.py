@@ -35,6 +35,8 @@ __all__ = [
     "Syscalls",
 ]
 
+_set = object.__setattr__
+
 AT_EMPTY_PATH = 0x1000
 AT_RECURSIVE = 0x8000
 
@@ -43,10 +45,14 @@ class FileStat(Record):
     """The part of stat(2) the runtime looks at: type and permission bits, device number."""
 
     __slots__ = ("mode", "rdev")
+    mode: int
+    rdev: int
 
     def __init__(self, mode: int, rdev: int = 0) -> None:
-        self.mode = mode
-        self.rdev = rdev
+        # Set through object.__setattr__: Record's own check of each field is slow, and
+        # nothing has been set yet.
+        _set(self, "mode", mode)
+        _set(self, "rdev", rdev)
 
 
 _WHERE = {

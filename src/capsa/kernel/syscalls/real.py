@@ -1,7 +1,9 @@
 """`RealSyscalls`: the `Syscalls` protocol performed on the running kernel.
 
 Imported on every container start, so it imports only what it calls: os, struct, ctypes
-and the capsa.kernel modules.
+and the capsa.kernel modules. Operations that are a plain function already (os.close,
+capsa.kernel.mounts.mount...) are that function, as static methods: a container start
+makes a couple of hundred of these calls, and a wrapper around each costs.
 """
 
 from __future__ import annotations
@@ -11,59 +13,48 @@ import os
 import struct
 
 from capsa.kernel import mounts, namespaces, paths, process
-from capsa.kernel._libc import c_syscall, check
+from capsa.kernel._libc import check, syscall_function
 from capsa.kernel.syscalls import FileStat
 
 # mount_setattr(2) has the same number on every architecture capsa runs on (asm-generic).
 _MOUNT_SETATTR = 442
+# mount_setattr(dirfd, path, flags, struct mount_attr *attr, size); the struct is passed
+# as bytes, which the kernel only reads.
+_c_mount_setattr = syscall_function(
+    ctypes.c_int, ctypes.c_char_p, ctypes.c_uint, ctypes.c_char_p, ctypes.c_size_t
+)
+_mount_attr = struct.Struct("<QQQQ").pack  # attr_set, attr_clr, propagation, userns_fd
+_O_CLOEXEC = os.O_CLOEXEC
+_O_READ = os.O_RDONLY | os.O_CLOEXEC
 
 
 class RealSyscalls:
     """Performs each operation on the running kernel."""
 
-    def mount(
-        self, source: str | None, target: str, fstype: str | None, flags: int, data: str | None
-    ) -> None:
-        mounts.mount(source, target, fstype, flags, data)
-
-    def umount2(self, target: str, flags: int) -> None:
-        mounts.umount2(target, flags)
-
-    def pivot_root(self, new_root: str, put_old: str) -> None:
-        mounts.pivot_root(new_root, put_old)
-
-    def chdir(self, path: str) -> None:
-        os.chdir(path)
-
-    def fchdir(self, fd: int) -> None:
-        os.fchdir(fd)
-
-    def chroot(self, path: str) -> None:
-        os.chroot(path)
-
-    def mkdir(self, path: str, mode: int) -> None:
-        os.mkdir(path, mode)
-
-    def mknod(self, path: str, mode: int, device: int) -> None:
-        os.mknod(path, mode, device)
-
-    def symlink(self, target: str, link: str) -> None:
-        os.symlink(target, link)
+    mount = staticmethod(mounts.mount)
+    umount2 = staticmethod(mounts.umount2)
+    pivot_root = staticmethod(mounts.pivot_root)
+    chdir = staticmethod(os.chdir)
+    fchdir = staticmethod(os.fchdir)
+    chroot = staticmethod(os.chroot)
+    mkdir = staticmethod(os.mkdir)
+    mknod = staticmethod(os.mknod)
+    symlink = staticmethod(os.symlink)
+    chmod = staticmethod(os.chmod)
+    open_in_root = staticmethod(paths.open_in_root)
+    try_open_in_root = staticmethod(paths.try_open_in_root)
+    close = staticmethod(os.close)
+    readlink = staticmethod(os.readlink)
+    sethostname = staticmethod(process.sethostname)
+    setdomainname = staticmethod(process.setdomainname)
+    unshare = staticmethod(namespaces.unshare)
+    setns = staticmethod(namespaces.setns)
 
     def chown(self, path: str, uid: int, gid: int) -> None:
         os.chown(path, uid, gid, follow_symlinks=False)
 
-    def chmod(self, path: str, mode: int) -> None:
-        os.chmod(path, mode)
-
     def open(self, path: str, flags: int, mode: int = 0o777) -> int:
-        return os.open(path, flags | os.O_CLOEXEC, mode)
-
-    def open_in_root(self, root_fd: int, path: str, flags: int, mode: int = 0) -> int:
-        return paths.open_in_root(root_fd, path, flags, mode)
-
-    def close(self, fd: int) -> None:
-        os.close(fd)
+        return os.open(path, flags | _O_CLOEXEC, mode)
 
     def write_file(self, path: str, data: str) -> None:
         fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
@@ -72,20 +63,8 @@ class RealSyscalls:
         finally:
             os.close(fd)
 
-    def sethostname(self, name: str) -> None:
-        process.sethostname(name)
-
-    def setdomainname(self, name: str) -> None:
-        process.setdomainname(name)
-
-    def unshare(self, flags: int) -> None:
-        namespaces.unshare(flags)
-
-    def setns(self, fd: int, nstype: int) -> None:
-        namespaces.setns(fd, nstype)
-
     def openat(self, dir_fd: int, name: str, flags: int, mode: int = 0o644) -> int:
-        return os.open(name, flags | os.O_CLOEXEC, mode, dir_fd=dir_fd)
+        return os.open(name, flags | _O_CLOEXEC, mode, dir_fd=dir_fd)
 
     def mkdirat(self, dir_fd: int, name: str, mode: int) -> None:
         os.mkdir(name, mode, dir_fd=dir_fd)
@@ -117,24 +96,25 @@ class RealSyscalls:
         """The mount flags (statvfs f_flag, ST_*) of the mount fd is on; works on O_PATH."""
         return os.fstatvfs(fd).f_flag
 
-    def readlink(self, path: str) -> str:
-        return os.readlink(path)
-
     def read_file(self, path: str) -> str:
-        with open(path, encoding="utf-8", errors="surrogateescape") as f:
-            return f.read()
+        """The file as text (UTF-8, undecodable bytes kept as surrogates), with universal
+        newlines, as open(path).read() gives it; without the io machinery."""
+        fd = os.open(path, _O_READ)
+        try:
+            chunks = []
+            while chunk := os.read(fd, 16384):
+                chunks.append(chunk)
+        finally:
+            os.close(fd)
+        text = b"".join(chunks).decode("utf-8", "surrogateescape")
+        if "\r" in text:
+            text = text.replace("\r\n", "\n").replace("\r", "\n")
+        return text
 
     def mount_setattr(
         self, dir_fd: int, path: str, flags: int, attr_set: int, attr_clr: int, propagation: int
     ) -> None:
-        attr = struct.pack("<QQQQ", attr_set, attr_clr, propagation, 0)
-        buf = ctypes.create_string_buffer(attr, len(attr))
-        result = c_syscall(
-            ctypes.c_long(_MOUNT_SETATTR),
-            ctypes.c_int(dir_fd),
-            ctypes.c_char_p(path.encode()),
-            ctypes.c_uint(flags),
-            buf,
-            ctypes.c_size_t(len(attr)),
-        )
-        check(int(result), "mount_setattr", path)
+        attr = _mount_attr(attr_set, attr_clr, propagation, 0)
+        result = _c_mount_setattr(_MOUNT_SETATTR, dir_fd, path.encode(), flags, attr, len(attr))
+        if result == -1:
+            check(result, "mount_setattr", path)

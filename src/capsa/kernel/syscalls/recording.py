@@ -217,6 +217,13 @@ class RecordingSyscalls:
         base = self.opened.get(root_fd, "")
         return self._new_fd(base.rstrip("/") + "/" + path.lstrip("/"))
 
+    def try_open_in_root(self, root_fd: int, path: str, flags: int, mode: int = 0) -> int:
+        """open_in_root, recorded under that name, answering -errno instead of raising."""
+        try:
+            return self.open_in_root(root_fd, path, flags, mode)
+        except OSError as exc:
+            return -(exc.errno or errno_module.EIO)
+
     def _new_fd(self, path: str) -> int:
         fd = self._next_fd
         self._next_fd += 1

@@ -47,9 +47,8 @@ import os
 from _collections_abc import Mapping  # what collections.abc exports, already loaded
 
 from capsa.errors import field_error
-from capsa.kernel.mounts import MS_BIND, MS_REC
-from capsa.kernel.paths import fd_path
-from capsa.runtime.rootfs import devices, masks, mounts, pivot
+from capsa.kernel.mounts import MS_BIND, MS_PRIVATE, MS_REC, MS_SLAVE
+from capsa.runtime.rootfs import cgroup_mounts, devices, masks, mounts, pivot
 from capsa.runtime.rootfs.failure import kernel_error
 from capsa.runtime.rootfs.spec import parse_final, parse_spec
 
@@ -65,15 +64,17 @@ __all__ = ["finalize_rootfs", "prepare_rootfs"]
 
 def _require_mount_namespace(spec: Mapping[str, Any]) -> None:
     linux = spec.get("linux")
-    namespaces = linux.get("namespaces", []) if isinstance(linux, Mapping) else []
-    if not isinstance(namespaces, list) or not any(
-        isinstance(ns, Mapping) and ns.get("type") == "mount" for ns in namespaces
-    ):
-        raise field_error(
-            "linux.namespaces",
-            "a mount namespace is required to set up the root filesystem",
-            hint='add {"type": "mount"}',
-        )
+    if type(linux) is dict or isinstance(linux, Mapping):
+        namespaces = linux.get("namespaces", [])
+        if isinstance(namespaces, list):
+            for ns in namespaces:
+                if (type(ns) is dict or isinstance(ns, Mapping)) and ns.get("type") == "mount":
+                    return
+    raise field_error(
+        "linux.namespaces",
+        "a mount namespace is required to set up the root filesystem",
+        hint='add {"type": "mount"}',
+    )
 
 
 def prepare_rootfs(
@@ -94,8 +95,12 @@ def prepare_rootfs(
     _require_mount_namespace(spec)
     plan = parse_spec(spec, bundle, syscalls)
     rootfs = plan.rootfs
+    propagation = plan.propagation
     try:
-        syscalls.mount(None, "/", None, pivot.first_propagation(plan.propagation), None)
+        # rslave (runc's default), or rprivate when that is what was asked: either way
+        # no mount of ours reaches the host; other requests are applied after pivot_root.
+        first = MS_PRIVATE | MS_REC if propagation == MS_PRIVATE | MS_REC else MS_SLAVE | MS_REC
+        syscalls.mount(None, "/", None, first, None)
     except OSError as exc:
         raise kernel_error("make / a slave of the host's mounts", exc) from None
     try:
@@ -106,23 +111,27 @@ def prepare_rootfs(
         raise kernel_error(f"bind mount the rootfs {rootfs} onto itself", exc) from None
     try:
         try:
-            root_real = syscalls.readlink(fd_path(root_fd))
+            root_real = syscalls.readlink(f"/proc/self/fd/{root_fd}")
         except OSError as exc:
             raise kernel_error(f"resolve the rootfs {rootfs}", exc) from None
         ctx = mounts.RootContext(syscalls, root_fd, root_real, user_namespace, cgroup_namespace)
+        dev_bound = False  # a bind mount provides /dev: it is the user's (devices.py)
         for mount in plan.mounts:
-            if mounts.is_cgroup(mount):
-                from capsa.runtime.rootfs.cgroup_mounts import mount_cgroup
-
-                mount_cgroup(ctx, mount)
+            if mount.options.flags & MS_BIND:
+                if mount.destination == "/dev":
+                    dev_bound = True
+                mounts.mount_entry(ctx, mount)
+            elif mount.fstype == "cgroup":
+                cgroup_mounts.mount_cgroup(ctx, mount)
             else:
                 mounts.mount_entry(ctx, mount)
-        if devices.needs_dev(plan.mounts):
+        if not dev_bound:
             devices.setup_dev(ctx, plan.devices, plan.terminal)
         if before_pivot is not None:
             before_pivot()
         pivot.enter_root(ctx, rootfs, no_pivot=no_pivot)
-        pivot.apply_root_propagation(syscalls, plan.propagation)
+        if propagation not in pivot.SET_BEFORE_PIVOT:
+            pivot.apply_root_propagation(syscalls, propagation)
     finally:
         syscalls.close(root_fd)
 

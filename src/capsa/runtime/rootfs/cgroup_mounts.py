@@ -18,38 +18,31 @@ import posixpath
 from capsa.errors import ContainerError
 from capsa.kernel.mounts import MS_BIND, MS_NODEV, MS_NOEXEC, MS_NOSUID, MS_RDONLY, MS_REC
 from capsa.runtime.rootfs.failure import MountFailed, kernel_error
-from capsa.runtime.rootfs.mountinfo import MountInfo, parse_proc_cgroup
+from capsa.runtime.rootfs.mountinfo import cgroup_layout, parse_proc_cgroup
 from capsa.runtime.rootfs.mounts import (
     RootContext,
     mount_entry,
+    mount_in_directory,
     mount_point_dir,
     remount_bind,
 )
 from capsa.runtime.rootfs.options import MountOptions
-from capsa.runtime.rootfs.safe_path import resolve
 from capsa.runtime.rootfs.spec import MountSpec
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from capsa.runtime.rootfs.mountinfo import Hierarchy
 
 CGROUP_ROOT = "/sys/fs/cgroup"
 SAFE_FLAGS = MS_NOSUID | MS_NODEV | MS_NOEXEC
 
 
 def mount_cgroup(ctx: RootContext, mount: MountSpec) -> None:
-    mounts = ctx.host_mounts()
-    top = [m for m in mounts if m.mount_point == CGROUP_ROOT]
-    if top and top[-1].fstype == "cgroup2":
+    top, hierarchies = cgroup_layout(ctx.mountinfo(), CGROUP_ROOT)
+    if top == "cgroup2":
         _mount_v2(ctx, mount)
     else:
-        _mount_v1(ctx, mount, _hierarchies(mounts))
-
-
-def _hierarchies(mounts: list[MountInfo]) -> list[MountInfo]:
-    """The host's v1 hierarchies, one per mount point under /sys/fs/cgroup: not the
-    copies an rbind of /sys may have brought into the rootfs."""
-    seen: dict[str, MountInfo] = {}
-    for info in mounts:
-        if info.fstype == "cgroup" and posixpath.dirname(info.mount_point) == CGROUP_ROOT:
-            seen.setdefault(info.mount_point, info)
-    return list(seen.values())
+        _mount_v1(ctx, mount, hierarchies)
 
 
 def _own_cgroups(ctx: RootContext) -> dict[frozenset[str], str]:
@@ -79,76 +72,64 @@ def _mount_v2(ctx: RootContext, mount: MountSpec) -> None:
     mount_entry(ctx, MountSpec(mount.field, mount.destination, None, source, options))
 
 
-def _mount_v1(ctx: RootContext, mount: MountSpec, hierarchies: list[MountInfo]) -> None:
+def _mount_v1(ctx: RootContext, mount: MountSpec, hierarchies: list[Hierarchy]) -> None:
+    """The tmpfs, then each hierarchy in a directory made in it: through a descriptor of
+    the tmpfs (mount_in_directory), one lookup from the root for them all."""
     options = mount.options
-    tmpfs = MountOptions(flags=SAFE_FLAGS, propagation=options.propagation, data="mode=755")
-    mount_entry(ctx, MountSpec(mount.field, mount.destination, "tmpfs", "tmpfs", tmpfs))
-    own = {} if ctx.cgroup_namespace else _own_cgroups(ctx)
+    tmpfs = MountOptions(SAFE_FLAGS, 0, options.propagation, 0, 0, "mode=755")
+    where = mount_entry(ctx, MountSpec(mount.field, mount.destination, "tmpfs", "tmpfs", tmpfs))
+    cgroup_namespace = ctx.cgroup_namespace
+    own = {} if cgroup_namespace else _own_cgroups(ctx)
+    fresh_flags = SAFE_FLAGS | (options.flags & MS_RDONLY)
+    bind = MountOptions(options.flags | MS_BIND | MS_REC, options.cleared, options.propagation)
     merged: list[str] = []
-    for hierarchy in hierarchies:
-        name = posixpath.basename(hierarchy.mount_point)
-        destination = f"{mount.destination}/{name}"
-        if "," in name:
-            merged.append(name)
-        controllers = hierarchy.controllers
-        if ctx.cgroup_namespace:
-            # The cgroup namespace makes our cgroup the root of a fresh mount.
-            flags = SAFE_FLAGS | (options.flags & MS_RDONLY)
-            fresh = MountOptions(flags=flags, data=",".join(controllers))
-            mount_entry(ctx, MountSpec(mount.field, destination, "cgroup", "cgroup", fresh))
-            continue
-        path = own.get(frozenset(controllers))
-        source = _source(hierarchy, path)
-        if source is None:
-            raise ContainerError(
-                f"mount cgroup on {destination}: this process is in no cgroup of the "
-                f"{','.join(controllers)} hierarchy mounted at {hierarchy.mount_point}"
-            )
-        bind = MountOptions(
-            flags=options.flags | MS_BIND | MS_REC,
-            cleared=options.cleared,
-            propagation=options.propagation,
-        )
-        mount_entry(ctx, MountSpec(mount.field, destination, None, source, bind))
-    if merged:
-        _link_controllers(ctx, mount.destination, merged)
-    if options.flags & MS_RDONLY:
-        _tmpfs_readonly(ctx, mount)
-
-
-def _source(hierarchy: MountInfo, path: str | None) -> str | None:
-    """Our cgroup's directory on the host, under the hierarchy's mount point."""
-    if path is None:
-        return None
-    root = hierarchy.root.rstrip("/")
-    if root and path != root and not path.startswith(root + "/"):
-        return None
-    relative = path[len(root) :]
-    return posixpath.normpath(hierarchy.mount_point + "/" + relative)
-
-
-def _link_controllers(ctx: RootContext, destination: str, merged: list[str]) -> None:
-    dir_fd = mount_point_dir(ctx, destination)
+    dir_fd = mount_point_dir(ctx, mount.destination)  # the tmpfs, on top now
     try:
-        for name in merged:
-            for controller in name.split(","):
-                try:
-                    ctx.syscalls.symlinkat(name, dir_fd, controller)
-                except FileExistsError:
-                    pass
-                except OSError as exc:
-                    raise kernel_error(f"symlink {destination}/{controller}", exc) from None
+        for mount_point, root, controllers in hierarchies:
+            name = mount_point[mount_point.rfind("/") + 1 :]  # posixpath.basename
+            destination = f"{mount.destination}/{name}"
+            if "," in name:
+                merged.append(name)
+            if cgroup_namespace:
+                # The cgroup namespace makes our cgroup the root of a fresh mount.
+                fresh = MountOptions(fresh_flags, 0, (), 0, 0, ",".join(controllers))
+                entry = MountSpec(mount.field, destination, "cgroup", "cgroup", fresh)
+                mount_in_directory(ctx, dir_fd, where, entry)
+                continue
+            source = _source(mount_point, root, own.get(frozenset(controllers)))
+            if source is None:
+                raise ContainerError(
+                    f"mount cgroup on {destination}: this process is in no cgroup of the "
+                    f"{','.join(controllers)} hierarchy mounted at {mount_point}"
+                )
+            entry = MountSpec(mount.field, destination, None, source, bind)
+            mount_in_directory(ctx, dir_fd, where, entry)
+        if merged:
+            _link_controllers(ctx, dir_fd, mount.destination, merged)
+        if options.flags & MS_RDONLY:
+            what = f"mount tmpfs on {mount.destination}"
+            remount_bind(ctx, dir_fd, MountOptions(SAFE_FLAGS | MS_RDONLY), what)
     finally:
         ctx.syscalls.close(dir_fd)
 
 
-def _tmpfs_readonly(ctx: RootContext, mount: MountSpec) -> None:
-    what = f"mount tmpfs on {mount.destination}"
-    try:
-        fd = resolve(ctx.syscalls, ctx.root_fd, mount.destination)
-    except OSError as exc:
-        raise kernel_error(f"{what}: reopen", exc) from None
-    try:
-        remount_bind(ctx, fd, MountOptions(flags=SAFE_FLAGS | MS_RDONLY), what)
-    finally:
-        ctx.syscalls.close(fd)
+def _source(mount_point: str, root: str, path: str | None) -> str | None:
+    """Our cgroup's directory on the host, under the hierarchy's mount point."""
+    if path is None:
+        return None
+    root = root.rstrip("/")
+    if root and path != root and not path.startswith(root + "/"):
+        return None
+    relative = path[len(root) :]
+    return posixpath.normpath(mount_point + "/" + relative)
+
+
+def _link_controllers(ctx: RootContext, dir_fd: int, destination: str, merged: list[str]) -> None:
+    for name in merged:
+        for controller in name.split(","):
+            try:
+                ctx.syscalls.symlinkat(name, dir_fd, controller)
+            except FileExistsError:
+                pass
+            except OSError as exc:
+                raise kernel_error(f"symlink {destination}/{controller}", exc) from None

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import errno
 import os
-import posixpath
 import stat
 
 from capsa.errors import ContainerError
@@ -19,7 +18,7 @@ from capsa.kernel.paths import fd_path
 from capsa.runtime.rootfs.failure import kernel_error
 from capsa.runtime.rootfs.mounts import RootContext, mount_point_dir
 from capsa.runtime.rootfs.safe_path import resolve
-from capsa.runtime.rootfs.spec import DeviceSpec, MountSpec
+from capsa.runtime.rootfs.spec import DeviceSpec
 
 DEFAULT_DEVICES = tuple(
     DeviceSpec("default device", path, stat.S_IFCHR, major, minor, 0o666, 0, 0)
@@ -33,7 +32,7 @@ DEFAULT_DEVICES = tuple(
     )
 )
 
-DEV_SYMLINKS = (
+DEV_SYMLINKS: tuple[tuple[str, str], ...] = (
     ("fd", "/proc/self/fd"),
     ("stdin", "/proc/self/fd/0"),
     ("stdout", "/proc/self/fd/1"),
@@ -41,23 +40,50 @@ DEV_SYMLINKS = (
 )
 
 
-def needs_dev(mounts: tuple[MountSpec, ...]) -> bool:
-    return not any(m.bind and m.destination == "/dev" for m in mounts)
-
-
 def setup_dev(ctx: RootContext, devices: tuple[DeviceSpec, ...], terminal: bool) -> None:
-    asked = {device.path for device in devices}
-    for device in (*devices, *(d for d in DEFAULT_DEVICES if d.path not in asked)):
-        create_device(ctx, device)
-    dev_fd = mount_point_dir(ctx, "/dev")
+    syscalls = ctx.syscalls
+    todo = list(devices)
+    asked = {device.path for device in devices} if devices else ()
+    for device in DEFAULT_DEVICES:
+        if device.path not in asked:
+            todo.append(device)
+    # Each directory a device goes in is resolved once: making a device node (never a
+    # directory nor a symlink) cannot change what a path resolves to. A bind mount can
+    # (over a directory that is there already): after one, every path is looked up anew.
+    dirs: dict[str, int] = {}
     try:
-        _ptmx(ctx, dev_fd)
-        links = list(DEV_SYMLINKS)
-        if _exists(ctx, "/proc/kcore"):  # CONFIG_PROC_KCORE may be off
-            links.append(("core", "/proc/kcore"))
+        for device in todo:
+            parent, _, name = device.path.rpartition("/")  # the path is clean and absolute
+            parent = parent or "/"
+            dir_fd = dirs.get(parent)
+            if dir_fd is None:
+                dir_fd = dirs[parent] = mount_point_dir(ctx, parent)
+            if create_device(ctx, device, dir_fd, name):
+                for fd in dirs.values():
+                    syscalls.close(fd)
+                dirs.clear()
+        dev_fd = dirs.pop("/dev", None)
+        if dev_fd is None:
+            dev_fd = mount_point_dir(ctx, "/dev")
+    finally:
+        for fd in dirs.values():
+            syscalls.close(fd)
+    try:
+        # /dev/ptmx is the container's own devpts multiplexer (config-linux.md). /dev
+        # is usually a fresh tmpfs, with nothing there to remove first.
+        try:
+            syscalls.symlinkat("pts/ptmx", dev_fd, "ptmx")
+        except OSError:
+            _replace_ptmx(ctx, dev_fd)
+        links = DEV_SYMLINKS
+        try:
+            syscalls.stat("/proc/kcore")
+            links = (*DEV_SYMLINKS, ("core", "/proc/kcore"))
+        except OSError:
+            pass  # CONFIG_PROC_KCORE may be off
         for name, target in links:
             try:
-                ctx.syscalls.symlinkat(target, dev_fd, name)
+                syscalls.symlinkat(target, dev_fd, name)
             except OSError as exc:
                 if exc.errno != errno.EEXIST:
                     raise kernel_error(f"symlink /dev/{name} -> {target}", exc) from None
@@ -65,19 +91,11 @@ def setup_dev(ctx: RootContext, devices: tuple[DeviceSpec, ...], terminal: bool)
             # The mount point for the console the runtime binds there after pivot_root.
             _touch(ctx, dev_fd, "console", "/dev/console")
     finally:
-        ctx.syscalls.close(dev_fd)
+        syscalls.close(dev_fd)
 
 
-def _exists(ctx: RootContext, path: str) -> bool:
-    try:
-        ctx.syscalls.stat(path)
-    except OSError:
-        return False
-    return True
-
-
-def _ptmx(ctx: RootContext, dev_fd: int) -> None:
-    """/dev/ptmx is the container's own devpts multiplexer (config-linux.md)."""
+def _replace_ptmx(ctx: RootContext, dev_fd: int) -> None:
+    """/dev/ptmx when something is in the way: whatever the image had there goes."""
     try:
         ctx.syscalls.unlinkat(dev_fd, "ptmx")
     except OSError as exc:
@@ -98,33 +116,31 @@ def _touch(ctx: RootContext, dir_fd: int, name: str, shown: str) -> None:
             raise kernel_error(f"create {shown}", exc) from None
 
 
-def create_device(ctx: RootContext, device: DeviceSpec) -> None:
-    parent, name = posixpath.split(device.path)
-    dir_fd = mount_point_dir(ctx, parent)
+def create_device(ctx: RootContext, device: DeviceSpec, dir_fd: int, name: str) -> bool:
+    """Make `device` as `name` in dir_fd, the directory of its path; True if that took a
+    bind mount of the host's node."""
+    if ctx.user_namespace:
+        _bind_device(ctx, dir_fd, name, device)
+        return True
+    number = os.makedev(device.major, device.minor)
     try:
-        if ctx.user_namespace:
+        ctx.syscalls.mknodat(dir_fd, name, device.file_type | device.mode, number)
+    except OSError as exc:
+        if exc.errno == errno.EEXIST:
+            _check_existing(ctx, device)
+            return False
+        if exc.errno == errno.EPERM:
+            # No CAP_MKNOD (or a device cgroup says no): fall back as runc does.
             _bind_device(ctx, dir_fd, name, device)
-            return
-        number = os.makedev(device.major, device.minor)
-        try:
-            ctx.syscalls.mknodat(dir_fd, name, device.file_type | device.mode, number)
-        except OSError as exc:
-            if exc.errno == errno.EEXIST:
-                _check_existing(ctx, device)
-                return
-            if exc.errno == errno.EPERM:
-                # No CAP_MKNOD (or a device cgroup says no): fall back as runc does.
-                _bind_device(ctx, dir_fd, name, device)
-                return
-            raise kernel_error(f"mknod {device.path}", exc) from None
-        try:
-            ctx.syscalls.fchmodat(dir_fd, name, device.mode)  # mknod's mode met the umask
-            if device.uid or device.gid:
-                ctx.syscalls.fchownat(dir_fd, name, device.uid, device.gid)
-        except OSError as exc:
-            raise kernel_error(f"set owner and mode of {device.path}", exc) from None
-    finally:
-        ctx.syscalls.close(dir_fd)
+            return True
+        raise kernel_error(f"mknod {device.path}", exc) from None
+    try:
+        ctx.syscalls.fchmodat(dir_fd, name, device.mode)  # mknod's mode met the umask
+        if device.uid or device.gid:
+            ctx.syscalls.fchownat(dir_fd, name, device.uid, device.gid)
+    except OSError as exc:
+        raise kernel_error(f"set owner and mode of {device.path}", exc) from None
+    return False
 
 
 def _check_existing(ctx: RootContext, device: DeviceSpec) -> None:

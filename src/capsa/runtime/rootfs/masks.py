@@ -28,32 +28,75 @@ from capsa.kernel.mounts import (
 )
 from capsa.runtime.rootfs.failure import kernel_error
 from capsa.runtime.rootfs.options import ATIME_FLAGS, statvfs_to_mount_flags
-from capsa.runtime.rootfs.safe_path import resolve
-from capsa.runtime.rootfs.spec import FinalSpec, MountSpec
+from capsa.runtime.rootfs.safe_path import path_error, resolve
+from capsa.runtime.rootfs.spec import FinalSpec
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from capsa.kernel.syscalls.protocol import Syscalls
 
 NULL_DEVICE = os.makedev(1, 3)
+# What looking a path up answers when there is nothing there to protect.
+MISSING = (errno.ENOENT, errno.ENOTDIR)
 # Flags a read-only remount keeps from the mount it changes (runc keeps the first three;
 # the atime family is locked in a user namespace, and keeping it is harmless elsewhere).
 KEPT_FLAGS = MS_NOSUID | MS_NODEV | MS_NOEXEC | ATIME_FLAGS
 
 
 def finalize(syscalls: Syscalls, final: FinalSpec) -> None:
+    # Written out in one function: it runs once, in a process that has run none of it
+    # before, where each function's first call costs more than its body.
     try:
         root_fd = syscalls.open("/", os.O_PATH | os.O_DIRECTORY)
     except OSError as exc:
         raise kernel_error("open /", exc) from None
     try:
         for mount in final.remount_readonly:
-            _remount_readonly(syscalls, mount)
+            flags = mount.options.flags | MS_REMOUNT | MS_RDONLY
+            try:
+                syscalls.mount(None, mount.destination, None, flags, None)
+            except OSError as exc:
+                what = f"remount {mount.destination} read-only ({mount.field})"
+                raise kernel_error(what, exc) from None
         for path in final.readonly_paths:
-            _readonly_path(syscalls, root_fd, path)
-        null: list[str] = []  # checked once, on first use
+            # Bound onto itself, then made read-only keeping the flags it has.
+            fd = syscalls.try_open_in_root(root_fd, path, os.O_PATH)
+            if fd < 0:
+                if -fd in MISSING:
+                    continue  # nothing to protect
+                what = f"make {path} read-only (linux.readonlyPaths)"
+                raise kernel_error(what, path_error(-fd, path))
+            try:
+                kept = statvfs_to_mount_flags(syscalls.fstatvfs(fd)) & KEPT_FLAGS
+                syscalls.mount(path, path, None, MS_BIND | MS_REC, None)
+                syscalls.mount(None, path, None, MS_BIND | MS_REMOUNT | MS_RDONLY | kept, None)
+            except OSError as exc:
+                raise kernel_error(f"make {path} read-only (linux.readonlyPaths)", exc) from None
+            finally:
+                syscalls.close(fd)
+        null = ""  # /dev/null, checked on first use
         for path in final.masked_paths:
-            _mask_path(syscalls, root_fd, path, null)
+            # /dev/null over a file, an empty read-only tmpfs over a directory.
+            fd = syscalls.try_open_in_root(root_fd, path, os.O_PATH)
+            if fd < 0:
+                if -fd in MISSING:
+                    continue  # nothing to protect
+                raise kernel_error(f"mask {path} (linux.maskedPaths)", path_error(-fd, path))
+            try:
+                directory = stat.S_ISDIR(syscalls.fstat(fd).mode)
+            except OSError as exc:
+                raise kernel_error(f"mask {path} (linux.maskedPaths)", exc) from None
+            finally:
+                syscalls.close(fd)
+            try:
+                if directory:
+                    syscalls.mount("tmpfs", path, "tmpfs", MS_RDONLY, None)
+                else:
+                    if not null:
+                        null = _null_device(syscalls, root_fd)
+                    syscalls.mount(null, path, None, MS_BIND, None)
+            except OSError as exc:
+                raise kernel_error(f"mask {path} (linux.maskedPaths)", exc) from None
         if final.readonly:
             flags = statvfs_to_mount_flags(syscalls.fstatvfs(root_fd)) & KEPT_FLAGS
             try:
@@ -62,61 +105,6 @@ def finalize(syscalls: Syscalls, final: FinalSpec) -> None:
                 raise kernel_error("remount / read-only (root.readonly)", exc) from None
     finally:
         syscalls.close(root_fd)
-
-
-def _remount_readonly(syscalls: Syscalls, mount: MountSpec) -> None:
-    flags = mount.options.flags | MS_REMOUNT | MS_RDONLY
-    try:
-        syscalls.mount(None, mount.destination, None, flags, None)
-    except OSError as exc:
-        raise kernel_error(f"remount {mount.destination} read-only ({mount.field})", exc) from None
-
-
-def _open(syscalls: Syscalls, root_fd: int, path: str, what: str) -> int | None:
-    """A descriptor of path, or None when it does not exist (nothing to protect)."""
-    try:
-        return resolve(syscalls, root_fd, path)
-    except OSError as exc:
-        if exc.errno in (errno.ENOENT, errno.ENOTDIR):
-            return None
-        raise kernel_error(what, exc) from None
-
-
-def _readonly_path(syscalls: Syscalls, root_fd: int, path: str) -> None:
-    what = f"make {path} read-only (linux.readonlyPaths)"
-    fd = _open(syscalls, root_fd, path, what)
-    if fd is None:
-        return
-    try:
-        kept = statvfs_to_mount_flags(syscalls.fstatvfs(fd)) & KEPT_FLAGS
-        syscalls.mount(path, path, None, MS_BIND | MS_REC, None)
-        syscalls.mount(None, path, None, MS_BIND | MS_REMOUNT | MS_RDONLY | kept, None)
-    except OSError as exc:
-        raise kernel_error(what, exc) from None
-    finally:
-        syscalls.close(fd)
-
-
-def _mask_path(syscalls: Syscalls, root_fd: int, path: str, null: list[str]) -> None:
-    what = f"mask {path} (linux.maskedPaths)"
-    fd = _open(syscalls, root_fd, path, what)
-    if fd is None:
-        return
-    try:
-        directory = stat.S_ISDIR(syscalls.fstat(fd).mode)
-    except OSError as exc:
-        raise kernel_error(what, exc) from None
-    finally:
-        syscalls.close(fd)
-    try:
-        if directory:
-            syscalls.mount("tmpfs", path, "tmpfs", MS_RDONLY, None)
-        else:
-            if not null:
-                null.append(_null_device(syscalls, root_fd))
-            syscalls.mount(null[0], path, None, MS_BIND, None)
-    except OSError as exc:
-        raise kernel_error(what, exc) from None
 
 
 def _null_device(syscalls: Syscalls, root_fd: int) -> str:

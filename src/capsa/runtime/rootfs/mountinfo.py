@@ -5,6 +5,13 @@ from __future__ import annotations
 
 from capsa._record import Record
 
+_set = object.__setattr__
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    # A v1 hierarchy: its mount point, the root of the mount, its controllers (and name=).
+    Hierarchy = tuple[str, str, tuple[str, ...]]
+
 # cgroup v1 mount options that are not controllers and do not name the hierarchy.
 _V1_MOUNT_OPTIONS = frozenset(
     {"rw", "ro", "all", "none", "noprefix", "clone_children", "cpuset_v2_mode", "xattr"}
@@ -13,15 +20,20 @@ _V1_MOUNT_OPTIONS = frozenset(
 
 class MountInfo(Record):
     __slots__ = ("fstype", "mount_point", "root", "source", "super_options")
+    root: str  # the directory of the filesystem that is mounted (field 4)
+    mount_point: str
+    fstype: str
+    source: str
+    super_options: tuple[str, ...]
 
     def __init__(
         self, root: str, mount_point: str, fstype: str, source: str, super_options: tuple[str, ...]
     ) -> None:
-        self.root = root  # the directory of the filesystem that is mounted (field 4)
-        self.mount_point = mount_point
-        self.fstype = fstype
-        self.source = source
-        self.super_options = super_options
+        _set(self, "root", root)  # not Record's per-field check: a host has many mounts
+        _set(self, "mount_point", mount_point)
+        _set(self, "fstype", fstype)
+        _set(self, "source", source)
+        _set(self, "super_options", super_options)
 
     @property
     def controllers(self) -> tuple[str, ...]:
@@ -49,9 +61,43 @@ def _unescape(field: str) -> str:
     return "".join(out)
 
 
+def _parse_line(line: str) -> MountInfo | None:
+    fields = line.split()
+    try:
+        separator = fields.index("-", 6)
+    except ValueError:
+        return None
+    if len(fields) < separator + 4:
+        return None
+    root, mount_point, source = fields[3], fields[4], fields[separator + 2]
+    if "\\" in line:
+        root, mount_point, source = _unescape(root), _unescape(mount_point), _unescape(source)
+    return MountInfo(
+        root, mount_point, fields[separator + 1], source, tuple(fields[separator + 3].split(","))
+    )
+
+
 def parse_mountinfo(text: str) -> list[MountInfo]:
     mounts: list[MountInfo] = []
     for line in text.splitlines():
+        info = _parse_line(line)
+        if info is not None:
+            mounts.append(info)
+    return mounts
+
+
+def cgroup_layout(text: str, root: str) -> tuple[str | None, list[Hierarchy]]:
+    """From /proc/self/mountinfo, what parse_mountinfo would tell about cgroups, parsing
+    only the lines that can matter: the type of the last mount at `root` (None if
+    nothing is mounted there), and the v1 hierarchies, the first mount of each mount
+    point directly under `root`, as (mount point, root of the mount, controllers)."""
+    top: str | None = None
+    hierarchies: dict[str, Hierarchy] = {}
+    for line in text.splitlines():
+        # Mount points are written with only space, tab, newline and backslash escaped:
+        # a line about `root` or a directory in it holds `root` as it is.
+        if root not in line:
+            continue
         fields = line.split()
         try:
             separator = fields.index("-", 6)
@@ -59,16 +105,24 @@ def parse_mountinfo(text: str) -> list[MountInfo]:
             continue
         if len(fields) < separator + 4:
             continue
-        mounts.append(
-            MountInfo(
-                root=_unescape(fields[3]),
-                mount_point=_unescape(fields[4]),
-                fstype=fields[separator + 1],
-                source=_unescape(fields[separator + 2]),
-                super_options=tuple(fields[separator + 3].split(",")),
-            )
-        )
-    return mounts
+        escaped = "\\" in line
+        mount_point = _unescape(fields[4]) if escaped else fields[4]
+        fstype = fields[separator + 1]
+        if mount_point == root:
+            top = fstype
+        elif (
+            fstype == "cgroup"
+            # posixpath.dirname(mount_point) == root
+            and mount_point[: mount_point.rfind("/") + 1].rstrip("/") == root
+            and mount_point not in hierarchies
+        ):
+            controllers = []
+            for option in fields[separator + 3].split(","):
+                if option not in _V1_MOUNT_OPTIONS and ("=" not in option or option[:5] == "name="):
+                    controllers.append(option)
+            mount_root = _unescape(fields[3]) if escaped else fields[3]
+            hierarchies[mount_point] = (mount_point, mount_root, tuple(controllers))
+    return top, list(hierarchies.values())
 
 
 def parse_proc_cgroup(text: str) -> dict[frozenset[str], str]:

@@ -40,6 +40,8 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
+_set = object.__setattr__
+
 MS_I_VERSION = 0x800000
 
 # The atime family: the kernel locks it as one unit in a user namespace.
@@ -139,6 +141,12 @@ UNSUPPORTED_OPTIONS: dict[str, str] = {
 
 class MountOptions(Record):
     __slots__ = ("attr_clr", "attr_set", "cleared", "data", "flags", "propagation")
+    flags: int  # MS_* flags to set
+    cleared: int  # MS_* flags the options explicitly turn off (rw, suid, dev...)
+    propagation: tuple[int, ...]  # applied, in order, after the mount
+    attr_set: int  # MOUNT_ATTR_* to set recursively
+    attr_clr: int  # MOUNT_ATTR_* to clear recursively
+    data: str | None  # options the filesystem interprets
 
     def __init__(
         self,
@@ -149,12 +157,13 @@ class MountOptions(Record):
         attr_clr: int = 0,
         data: str | None = None,
     ) -> None:
-        self.flags = flags  # MS_* flags to set
-        self.cleared = cleared  # MS_* flags the options explicitly turn off (rw, suid, dev...)
-        self.propagation = propagation  # applied, in order, after the mount
-        self.attr_set = attr_set  # MOUNT_ATTR_* to set recursively
-        self.attr_clr = attr_clr  # MOUNT_ATTR_* to clear recursively
-        self.data = data  # options the filesystem interprets
+        # object.__setattr__, not Record's check of each field: this runs for every mount.
+        _set(self, "flags", flags)
+        _set(self, "cleared", cleared)
+        _set(self, "propagation", propagation)
+        _set(self, "attr_set", attr_set)
+        _set(self, "attr_clr", attr_clr)
+        _set(self, "data", data)
 
     @property
     def bind(self) -> bool:
@@ -165,12 +174,22 @@ class MountOptions(Record):
         return bool(self.attr_set or self.attr_clr)
 
 
+# Parsed option lists: a start parses each entry twice (prepare_rootfs, finalize_rootfs),
+# and MountOptions is immutable. Bounded, for long-lived processes.
+_PARSED: dict[tuple[str, ...], MountOptions] = {}
+_PARSED_MAX = 256
+
+
 def parse_options(options: Sequence[str], field: str) -> MountOptions:
     """Options of one mount entry; `field` names it in errors (`mounts[2].options`)."""
+    key = tuple(options)
+    parsed = _PARSED.get(key)
+    if parsed is not None:
+        return parsed
     flags = cleared = attr_set = attr_clr = 0
     propagation: list[int] = []
     data: list[str] = []
-    for index, option in enumerate(options):
+    for index, option in enumerate(key):
         known = FLAG_OPTIONS.get(option)
         if known is not None:
             clear, flag = known
@@ -207,14 +226,12 @@ def parse_options(options: Sequence[str], field: str) -> MountOptions:
         if not option:
             raise field_error(f"{field}[{index}]", "must not be empty")
         data.append(option)
-    return MountOptions(
-        flags=flags,
-        cleared=cleared,
-        propagation=tuple(propagation),
-        attr_set=attr_set,
-        attr_clr=attr_clr,
-        data=",".join(data) or None,
+    parsed = MountOptions(
+        flags, cleared, tuple(propagation), attr_set, attr_clr, ",".join(data) or None
     )
+    if len(_PARSED) < _PARSED_MAX:  # errors raised above are not kept
+        _PARSED[key] = parsed
+    return parsed
 
 
 # statvfs(3) f_flag bits. Most equal their MS_* twin; relatime does not.

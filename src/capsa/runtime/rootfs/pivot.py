@@ -34,9 +34,15 @@ RAMFS_ROOTS = ("rootfs", "ramfs")
 
 def enter_root(ctx: RootContext, rootfs: str, *, no_pivot: bool) -> None:
     syscalls = ctx.syscalls
-    old_root = _call(lambda: syscalls.open("/", os.O_PATH | os.O_DIRECTORY), "open /")
     try:
-        _call(lambda: syscalls.fchdir(ctx.root_fd), f"chdir {rootfs}")
+        old_root = syscalls.open("/", os.O_PATH | os.O_DIRECTORY)
+    except OSError as exc:
+        raise kernel_error("open /", exc) from None
+    try:
+        try:
+            syscalls.fchdir(ctx.root_fd)
+        except OSError as exc:
+            raise kernel_error(f"chdir {rootfs}", exc) from None
         if no_pivot:
             move_root(ctx, rootfs)
             return
@@ -47,10 +53,17 @@ def enter_root(ctx: RootContext, rootfs: str, *, no_pivot: bool) -> None:
                 raise kernel_error(f"pivot_root {rootfs}", exc) from None
             move_root(ctx, rootfs)
             return
-        _call(lambda: syscalls.fchdir(old_root), "chdir to the old root")
-        _call(lambda: syscalls.mount(None, ".", None, MS_SLAVE | MS_REC, None), "rslave old root")
-        _call(lambda: syscalls.umount2(".", MNT_DETACH), "unmount the old root")
-        _call(lambda: syscalls.chdir("/"), "chdir /")
+        what = "chdir to the old root"
+        try:
+            syscalls.fchdir(old_root)
+            what = "rslave old root"
+            syscalls.mount(None, ".", None, MS_SLAVE | MS_REC, None)
+            what = "unmount the old root"
+            syscalls.umount2(".", MNT_DETACH)
+            what = "chdir /"
+            syscalls.chdir("/")
+        except OSError as exc:
+            raise kernel_error(what, exc) from None
     finally:
         syscalls.close(old_root)
 
@@ -92,19 +105,19 @@ def move_root(ctx: RootContext, rootfs: str) -> None:
     _call(lambda: syscalls.chdir("/"), "chdir /")
 
 
-def first_propagation(requested: int) -> int:
-    """What `/` becomes before anything is mounted: rslave (runc's default), or
-    rprivate when that is what was asked. Either way no mount we make reaches the host;
-    other requests are applied to the container's `/` after pivot_root."""
-    return MS_PRIVATE | MS_REC if requested == MS_PRIVATE | MS_REC else MS_SLAVE | MS_REC
+# What prepare_rootfs makes `/` before anything is mounted is rslave (runc's default),
+# or rprivate when that is what was asked: either way no mount we make reaches the host.
+# Other requests are applied to the container's `/` after pivot_root; these need nothing
+# more (plain `slave` on an rslave tree changes nothing).
+SET_BEFORE_PIVOT = (MS_SLAVE | MS_REC, MS_PRIVATE | MS_REC, MS_SLAVE)
 
 
 def apply_root_propagation(syscalls: Syscalls, requested: int) -> None:
     """linux.rootfsPropagation on the container's `/` once it is `/`. `shared` there
     makes a new peer group (the mounts are already slaves of the host), which is what
     the spec means: shared with nested containers, not with the host."""
-    if requested in (MS_SLAVE | MS_REC, MS_PRIVATE | MS_REC, MS_SLAVE):
-        return  # done by first_propagation (plain `slave` on an rslave tree changes nothing)
+    if requested in SET_BEFORE_PIVOT:
+        return
     what = "set linux.rootfsPropagation on /"
     _call(lambda: syscalls.mount(None, "/", None, requested, None), what)
 

@@ -14,6 +14,7 @@ from _collections_abc import Mapping  # what collections.abc exports, already lo
 from capsa._record import Record
 from capsa.errors import field_error
 from capsa.kernel.mounts import (
+    MS_BIND,
     MS_PRIVATE,
     MS_RDONLY,
     MS_REC,
@@ -31,6 +32,8 @@ if TYPE_CHECKING:
 
     from capsa.kernel.syscalls.protocol import Syscalls
     from capsa.runtime.rootfs.options import MountOptions
+
+_set = object.__setattr__  # sets a Record's fields in __init__ without its per-field check
 
 # linux.rootfsPropagation -> mount(2) propagation flags
 ROOTFS_PROPAGATION: dict[str, int] = {
@@ -57,6 +60,12 @@ MAX_ID = (1 << 32) - 1
 
 class MountSpec(Record):
     __slots__ = ("destination", "field", "fstype", "options", "source", "source_is_dir")
+    field: str  # `mounts[3]`, for messages
+    destination: str  # absolute, lexically clean path inside the container
+    fstype: str | None
+    source: str | None  # bind mounts: an absolute host path
+    options: MountOptions
+    source_is_dir: bool  # bind mounts: what to create at the destination
 
     def __init__(
         self,
@@ -67,12 +76,13 @@ class MountSpec(Record):
         options: MountOptions,
         source_is_dir: bool = True,
     ) -> None:
-        self.field = field  # `mounts[3]`, for messages
-        self.destination = destination  # absolute, lexically clean path inside the container
-        self.fstype = fstype
-        self.source = source  # bind mounts: an absolute host path
-        self.options = options
-        self.source_is_dir = source_is_dir  # bind mounts: what to create at the destination
+        # object.__setattr__, not Record's check of each field: this runs for every mount.
+        _set(self, "field", field)
+        _set(self, "destination", destination)
+        _set(self, "fstype", fstype)
+        _set(self, "source", source)
+        _set(self, "options", options)
+        _set(self, "source_is_dir", source_is_dir)
 
     @property
     def bind(self) -> bool:
@@ -81,6 +91,14 @@ class MountSpec(Record):
 
 class DeviceSpec(Record):
     __slots__ = ("field", "file_type", "gid", "major", "minor", "mode", "path", "uid")
+    field: str
+    path: str  # absolute, clean, inside the container
+    file_type: int  # S_IFCHR, S_IFBLK or S_IFIFO
+    major: int
+    minor: int
+    mode: int  # permission bits
+    uid: int
+    gid: int
 
     def __init__(
         self,
@@ -93,14 +111,14 @@ class DeviceSpec(Record):
         uid: int,
         gid: int,
     ) -> None:
-        self.field = field
-        self.path = path  # absolute, clean, inside the container
-        self.file_type = file_type  # S_IFCHR, S_IFBLK or S_IFIFO
-        self.major = major
-        self.minor = minor
-        self.mode = mode  # permission bits
-        self.uid = uid
-        self.gid = gid
+        _set(self, "field", field)
+        _set(self, "path", path)
+        _set(self, "file_type", file_type)
+        _set(self, "major", major)
+        _set(self, "minor", minor)
+        _set(self, "mode", mode)
+        _set(self, "uid", uid)
+        _set(self, "gid", gid)
 
 
 class RootfsSpec(Record):
@@ -114,6 +132,14 @@ class RootfsSpec(Record):
         "rootfs",
         "terminal",
     )
+    rootfs: str  # absolute host path of root.path
+    readonly: bool
+    mounts: tuple[MountSpec, ...]
+    devices: tuple[DeviceSpec, ...]
+    propagation: int
+    masked_paths: tuple[str, ...]
+    readonly_paths: tuple[str, ...]
+    terminal: bool
 
     def __init__(
         self,
@@ -126,32 +152,34 @@ class RootfsSpec(Record):
         readonly_paths: tuple[str, ...],
         terminal: bool,
     ) -> None:
-        self.rootfs = rootfs  # absolute host path of root.path
-        self.readonly = readonly
-        self.mounts = mounts
-        self.devices = devices
-        self.propagation = propagation
-        self.masked_paths = masked_paths
-        self.readonly_paths = readonly_paths
-        self.terminal = terminal
+        _set(self, "rootfs", rootfs)
+        _set(self, "readonly", readonly)
+        _set(self, "mounts", mounts)
+        _set(self, "devices", devices)
+        _set(self, "propagation", propagation)
+        _set(self, "masked_paths", masked_paths)
+        _set(self, "readonly_paths", readonly_paths)
+        _set(self, "terminal", terminal)
 
 
 def clean_path(path: str) -> str:
     """An absolute, lexically clean path: relative paths are taken from `/` (as the spec
     allows for old configs) and `..` stops at `/`."""
+    if path[:1] == "/" and path[-1] != "/" and "//" not in path and "/." not in path:
+        return path  # clean already: no empty, `.` or `..` component, no trailing slash
     cleaned = posixpath.normpath("/" + path)
     # normpath keeps a leading `//` (POSIX allows it to mean something else); we do not.
     return "/" + cleaned.lstrip("/")
 
 
 def _mapping(value: Any, field: str) -> Mapping[str, Any]:
-    if not isinstance(value, Mapping):
+    if type(value) is not dict and not isinstance(value, Mapping):
         raise field_error(field, "must be an object")
     return value
 
 
 def _sequence(value: Any, field: str) -> Sequence[Any]:
-    if not isinstance(value, list | tuple):
+    if not isinstance(value, (list, tuple)):
         raise field_error(field, "must be an array")
     return value
 
@@ -176,7 +204,7 @@ def _integer(value: Any, field: str, maximum: int) -> int:
 
 def _absolute(value: Any, field: str) -> str:
     path = _string(value, field)
-    if not path.startswith("/"):
+    if path[0] != "/":
         raise field_error(field, "must be an absolute path")
     return clean_path(path)
 
@@ -188,15 +216,14 @@ def bundle_directory(bundle: str | os.PathLike[str]) -> str:
     return path if path.startswith("/") else posixpath.join(os.getcwd(), path)
 
 
-def parse_root(spec: Mapping[str, Any], bundle: str | os.PathLike[str]) -> tuple[str, bool]:
-    root = _mapping(spec.get("root"), "root") if "root" in spec else None
-    if root is None:
-        raise field_error("root", "is required")
-    path = _string(root.get("path"), "root.path")
-    readonly = root.get("readonly", False)
-    if not isinstance(readonly, bool):
-        raise field_error("root.readonly", "must be a boolean")
-    return posixpath.normpath(posixpath.join(bundle_directory(bundle), path)), readonly
+def _host_path(bundle: str | os.PathLike[str], path: str) -> str:
+    """posixpath.normpath(posixpath.join(bundle_directory(bundle), path))."""
+    directory = bundle_directory(bundle)
+    if path[0] != "/":
+        path = f"{directory}{path}" if directory.endswith("/") else f"{directory}/{path}"
+    if path[-1] == "/" or "//" in path or "/." in path:
+        path = posixpath.normpath(path)
+    return path
 
 
 def parse_mount(
@@ -204,29 +231,48 @@ def parse_mount(
 ) -> MountSpec:
     """One entry of `mounts`. With no bundle, a bind mount's source is not resolved nor
     looked at."""
+    # The checks of _mapping, _string and clean_path are written out for the usual case:
+    # this runs for every entry, in a process that has run none of this code before.
     field = f"mounts[{index}]"
-    entry = _mapping(entry, field)
-    destination = clean_path(_string(entry.get("destination"), f"{field}.destination"))
-    if destination == "/":
-        raise field_error(f"{field}.destination", "must not be the container's root")
-    fstype = entry.get("type")
-    if fstype is not None:
+    if type(entry) is not dict:
+        entry = _mapping(entry, field)
+    get = entry.get
+    destination = get("destination")
+    if type(destination) is not str or not destination or "\0" in destination:
+        destination = _string(destination, f"{field}.destination")  # raises, or a str subclass
+    if (
+        destination[0] != "/"
+        or destination[-1] == "/"
+        or "//" in destination
+        or "/." in destination
+    ):
+        destination = clean_path(destination)
+        if destination == "/":
+            raise field_error(f"{field}.destination", "must not be the container's root")
+    fstype = get("type")
+    if fstype is not None and (type(fstype) is not str or not fstype or "\0" in fstype):
         fstype = _string(fstype, f"{field}.type")
-    source = entry.get("source")
+    source = get("source")
     if source is not None:
-        source = _string(source, f"{field}.source", empty=True) or None
-    raw_options = _sequence(entry.get("options", []), f"{field}.options")
-    strings = [_string(o, f"{field}.options[{i}]", empty=True) for i, o in enumerate(raw_options)]
-    options = parse_options(strings, f"{field}.options")
-    if fstype == "bind" and not options.bind:
+        if type(source) is not str or "\0" in source:
+            source = _string(source, f"{field}.source", empty=True)
+        source = source or None
+    raw_options = get("options", ())
+    if type(raw_options) is not list:
+        raw_options = _sequence(raw_options, f"{field}.options")
+    for i, option in enumerate(raw_options):
+        if type(option) is not str or "\0" in option:
+            _string(option, f"{field}.options[{i}]", empty=True)
+    options = parse_options(raw_options, f"{field}.options")
+    if fstype == "bind" and not options.flags & MS_BIND:
         # crun's reading: a mount of type "bind" is a bind mount even without the option.
-        options = parse_options(["bind", *strings], f"{field}.options")
-    if options.bind:
+        options = parse_options(["bind", *raw_options], f"{field}.options")
+    if options.flags & MS_BIND:
         if source is None:
             raise field_error(f"{field}.source", "is required for a bind mount")
         if bundle is None or syscalls is None:
             return MountSpec(field, destination, fstype, source, options)
-        host = posixpath.normpath(posixpath.join(bundle_directory(bundle), source))
+        host = _host_path(bundle, source)
         try:
             is_dir = stat.S_ISDIR(syscalls.stat(host).mode)
         except OSError as exc:
@@ -262,8 +308,17 @@ def parse_device(entry: Any, index: int) -> DeviceSpec:
 
 
 def parse_paths(linux: Mapping[str, Any], key: str) -> tuple[str, ...]:
-    paths = _sequence(linux.get(key, []), f"linux.{key}")
-    return tuple(_absolute(p, f"linux.{key}[{i}]") for i, p in enumerate(paths))
+    paths = linux.get(key, ())
+    if type(paths) is not list:
+        paths = _sequence(paths, f"linux.{key}")
+    parsed: list[str] = []
+    for i, path in enumerate(paths):
+        if type(path) is not str or path[:1] != "/" or "\0" in path:
+            path = _absolute(path, f"linux.{key}[{i}]")  # raises, or a str subclass
+        elif path[-1] == "/" or "//" in path or "/." in path:
+            path = clean_path(path)
+        parsed.append(path)
+    return tuple(parsed)
 
 
 def parse_propagation(linux: Mapping[str, Any]) -> int:
@@ -279,31 +334,63 @@ def parse_propagation(linux: Mapping[str, Any]) -> int:
 def parse_spec(
     spec: Mapping[str, Any], bundle: str | os.PathLike[str], syscalls: Syscalls
 ) -> RootfsSpec:
-    rootfs, readonly = parse_root(spec, bundle)
+    root = spec.get("root") if "root" in spec else None
+    if type(root) is not dict:
+        if root is None:
+            raise field_error("root", "is required")
+        root = _mapping(root, "root")
+    rootfs = root.get("path")
+    if type(rootfs) is not str or not rootfs or "\0" in rootfs:
+        rootfs = _string(rootfs, "root.path")  # raises, or a str subclass
+    readonly = root.get("readonly", False)
+    if readonly is not False and readonly is not True:
+        raise field_error("root.readonly", "must be a boolean")
+    rootfs = _host_path(bundle, rootfs)
     try:
         is_dir = stat.S_ISDIR(syscalls.stat(rootfs).mode)
     except OSError as exc:
         raise field_error("root.path", f"{rootfs}: {exc.strerror}") from None
     if not is_dir:
         raise field_error("root.path", f"{rootfs} is not a directory")
-    mounts = _sequence(spec.get("mounts", []), "mounts")
-    linux = _mapping(spec.get("linux", {}), "linux")
-    devices = _sequence(linux.get("devices", []), "linux.devices")
+    entries = spec.get("mounts", ())
+    if type(entries) is not list:
+        entries = _sequence(entries, "mounts")
+    linux = spec.get("linux", {})
+    if type(linux) is not dict:
+        linux = _mapping(linux, "linux")
+    devices = linux.get("devices", ())
+    if type(devices) is not list:
+        devices = _sequence(devices, "linux.devices")
     label = linux.get("mountLabel")
     if label is not None:
         # Accepted and ignored: capsa does not label mounts (no SELinux support).
         _string(label, "linux.mountLabel", empty=True)
     process = spec.get("process")
-    terminal = isinstance(process, Mapping) and process.get("terminal") is True
+    terminal = (type(process) is dict or isinstance(process, Mapping)) and process.get(
+        "terminal"
+    ) is True
+    mounts = []
+    for i, entry in enumerate(entries):
+        mounts.append(parse_mount(entry, i, bundle, syscalls))
+    parsed_devices = []
+    for i, entry in enumerate(devices):
+        parsed_devices.append(parse_device(entry, i))
+    propagation = linux.get("rootfsPropagation", "")
+    if propagation == "":
+        propagation = DEFAULT_ROOTFS_PROPAGATION
+    elif propagation in ROOTFS_PROPAGATION:
+        propagation = ROOTFS_PROPAGATION[propagation]
+    else:
+        propagation = parse_propagation(linux)  # raises
     return RootfsSpec(
-        rootfs=rootfs,
-        readonly=readonly,
-        mounts=tuple(parse_mount(m, i, bundle, syscalls) for i, m in enumerate(mounts)),
-        devices=tuple(parse_device(d, i) for i, d in enumerate(devices)),
-        propagation=parse_propagation(linux),
-        masked_paths=parse_paths(linux, "maskedPaths"),
-        readonly_paths=parse_paths(linux, "readonlyPaths"),
-        terminal=terminal,
+        rootfs,
+        readonly,
+        tuple(mounts),
+        tuple(parsed_devices),
+        propagation,
+        parse_paths(linux, "maskedPaths"),
+        parse_paths(linux, "readonlyPaths"),
+        terminal,
     )
 
 
@@ -320,6 +407,10 @@ def delays_readonly(mount: MountSpec) -> bool:
 
 class FinalSpec(Record):
     __slots__ = ("masked_paths", "readonly", "readonly_paths", "remount_readonly")
+    readonly: bool
+    remount_readonly: tuple[MountSpec, ...]
+    masked_paths: tuple[str, ...]
+    readonly_paths: tuple[str, ...]
 
     def __init__(
         self,
@@ -328,10 +419,10 @@ class FinalSpec(Record):
         masked_paths: tuple[str, ...],
         readonly_paths: tuple[str, ...],
     ) -> None:
-        self.readonly = readonly
-        self.remount_readonly = remount_readonly
-        self.masked_paths = masked_paths
-        self.readonly_paths = readonly_paths
+        _set(self, "readonly", readonly)
+        _set(self, "remount_readonly", remount_readonly)
+        _set(self, "masked_paths", masked_paths)
+        _set(self, "readonly_paths", readonly_paths)
 
 
 def parse_final(spec: Mapping[str, Any]) -> FinalSpec:
@@ -339,15 +430,26 @@ def parse_final(spec: Mapping[str, Any]) -> FinalSpec:
     host's paths are gone)."""
     if "root" not in spec:
         raise field_error("root", "is required")
-    readonly = _mapping(spec["root"], "root").get("readonly", False)
-    if not isinstance(readonly, bool):
+    root = spec["root"]
+    if type(root) is not dict:
+        root = _mapping(root, "root")
+    readonly = root.get("readonly", False)
+    if readonly is not False and readonly is not True:
         raise field_error("root.readonly", "must be a boolean")
-    entries = _sequence(spec.get("mounts", []), "mounts")
-    mounts = (parse_mount(m, i, None, None) for i, m in enumerate(entries))
-    linux = _mapping(spec.get("linux", {}), "linux")
+    entries = spec.get("mounts", ())
+    if type(entries) is not list:
+        entries = _sequence(entries, "mounts")
+    linux = spec.get("linux", {})
+    if type(linux) is not dict:
+        linux = _mapping(linux, "linux")
+    remount_readonly = []
+    for i, entry in enumerate(entries):
+        mount = parse_mount(entry, i, None, None)
+        if mount.options.flags & MS_RDONLY and delays_readonly(mount):
+            remount_readonly.append(mount)
     return FinalSpec(
-        readonly=readonly,
-        remount_readonly=tuple(m for m in mounts if delays_readonly(m)),
-        masked_paths=parse_paths(linux, "maskedPaths"),
-        readonly_paths=parse_paths(linux, "readonlyPaths"),
+        readonly,
+        tuple(remount_readonly),
+        parse_paths(linux, "maskedPaths"),
+        parse_paths(linux, "readonlyPaths"),
     )
