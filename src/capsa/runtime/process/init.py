@@ -90,6 +90,11 @@ def _prepare(ctx: InitContext) -> tuple[str, dict[str, str]]:
     if not plan.has_mount:
         raise ContainerError("linux.namespaces must include a mount namespace")
 
+    hooks_config = config.get("hooks", {})
+    has_hooks = any(
+        hooks_config.get(kind) for kind in ("prestart", "createRuntime", "createContainer")
+    )
+
     def before_pivot() -> None:
         # prestart and createRuntime hooks run in the runtime's namespaces, after the
         # mounts are made; createContainer hooks in ours, before pivot_root.
@@ -107,7 +112,7 @@ def _prepare(ctx: InitContext) -> tuple[str, dict[str, str]]:
         syscalls,
         user_namespace=plan.user_namespace,
         cgroup_namespace="cgroup" in plan.kinds,
-        before_pivot=before_pivot,
+        before_pivot=before_pivot if has_hooks else None,
         no_pivot=ctx.no_pivot,
     )
     if "uts" in plan.kinds:
