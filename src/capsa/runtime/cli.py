@@ -300,6 +300,10 @@ def main(argv: list[str] | None = None) -> int:
         return _dispatch(command, parsed, positional, os.path.abspath(root))
     except CapsaError as exc:
         logger.write("error", str(exc))
+        if logger.debug_enabled:
+            import traceback
+
+            traceback.print_exc()
         sys.stderr.write(f"capsa-runtime: {exc}\n")
         return 1
     except KeyboardInterrupt:
