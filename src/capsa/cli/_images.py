@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 from capsa.config import Config
 from capsa.errors import InvalidArgument
+from capsa.humanize import human_duration
 
 if TYPE_CHECKING:
     from capsa.store.metadata import ImageRecord
@@ -26,8 +27,10 @@ NONE = "<none>"
 class Parser(argparse.ArgumentParser):
     """argparse that raises InvalidArgument (exit 125, one line) instead of exiting 2."""
 
-    def __init__(self, prog: str, description: str = "") -> None:
-        super().__init__(prog=f"capsa {prog}", description=description, allow_abbrev=False)
+    def __init__(self, prog: str, description: str = "", *, add_help: bool = True) -> None:
+        super().__init__(
+            prog=f"capsa {prog}", description=description, allow_abbrev=False, add_help=add_help
+        )
         self.add_argument(
             "--root", help=f"the capsa root directory (default ${ROOT_ENV} or the system's)"
         )
@@ -77,44 +80,6 @@ def short_id(image_id: str) -> str:
 
 
 # -- sizes and times (go-units, as Docker prints them) -----------------------------------
-
-_UNITS = ("B", "kB", "MB", "GB", "TB", "PB", "EB", "ZB", "YB")
-
-
-def human_size(size: float) -> str:
-    """go-units HumanSizeWithPrecision(size, 3): decimal units, `4.26MB`."""
-    unit = 0
-    while size >= 1000 and unit < len(_UNITS) - 1:
-        size /= 1000
-        unit += 1
-    return f"{size:.3g}{_UNITS[unit]}"
-
-
-def human_duration(seconds: float) -> str:
-    """go-units HumanDuration: `Less than a second`, `About an hour`, `3 weeks`."""
-    if seconds < 1:
-        return "Less than a second"
-    if seconds < 2:
-        return "1 second"
-    if seconds < 60:
-        return f"{int(seconds)} seconds"
-    minutes = seconds / 60
-    if round(minutes) == 1:
-        return "About a minute"
-    if minutes < 60:
-        return f"{int(minutes)} minutes"
-    hours = round(seconds / 3600)
-    if hours == 1:
-        return "About an hour"
-    if hours < 48:
-        return f"{hours} hours"
-    if hours < 24 * 7 * 2:
-        return f"{hours // 24} days"
-    if hours < 24 * 30 * 2:
-        return f"{hours // 24 // 7} weeks"
-    if hours < 24 * 365 * 2:
-        return f"{hours // 24 // 30} months"
-    return f"{hours // 24 // 365} years"
 
 
 def parse_time(text: str) -> float | None:

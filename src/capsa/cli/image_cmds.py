@@ -18,7 +18,6 @@ from capsa.cli._images import (
     NONE,
     Parser,
     familiar,
-    human_size,
     image_config,
     inspect_document,
     open_store,
@@ -30,6 +29,7 @@ from capsa.cli._images import (
     truncate,
 )
 from capsa.errors import CapsaError, Conflict, InvalidArgument, NotFound
+from capsa.humanize import human_size
 
 if TYPE_CHECKING:
     from capsa.store.metadata import ImageRecord

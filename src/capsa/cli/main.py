@@ -9,18 +9,37 @@ import sys
 
 from capsa.errors import CapsaError
 
-# command -> (module, one-line summary)
+# command -> ("module" or "module:function", one-line summary); a module's entry is `run`
+_C = "capsa.cli.container_cmds"
 COMMANDS: dict[str, tuple[str, str]] = {
+    "attach": (f"{_C}:attach", "attach to a running container's input and output"),
+    "container": (f"{_C}:container", "manage containers (ls, prune, ...)"),
+    "create": (f"{_C}:create", "create a container, not started"),
+    "exec": (f"{_C}:exec_", "run a command in a running container"),
     "history": ("capsa.cli.history", "show how an image was made"),
     "image": ("capsa.cli.image", "manage images (ls, inspect, default, tag, rm, ...)"),
     "images": ("capsa.cli.images", "list images"),
     "import": ("capsa.cli.import_", "make an image of a root filesystem tarball"),
     "info": ("capsa.cli.info", "show how this host runs containers"),
+    "inspect": (f"{_C}:inspect", "show containers, images or volumes in detail"),
+    "kill": (f"{_C}:kill", "send a signal to running containers"),
     "load": ("capsa.cli.load", "load images from a docker-archive or oci-archive"),
+    "logs": (f"{_C}:logs", "show a container's output"),
+    "pause": (f"{_C}:pause", "pause all processes of containers"),
+    "ps": (f"{_C}:ps", "list containers"),
+    "rename": (f"{_C}:rename", "rename a container"),
+    "restart": (f"{_C}:restart", "restart containers"),
+    "rm": (f"{_C}:rm", "remove containers"),
     "rmi": ("capsa.cli.rmi", "remove images"),
+    "run": (f"{_C}:run", "create and start a container"),
     "save": ("capsa.cli.save", "write images to a docker-archive or oci-archive"),
+    "start": (f"{_C}:start", "start stopped containers"),
+    "stop": (f"{_C}:stop", "stop running containers"),
     "tag": ("capsa.cli.tag", "give an image another name"),
+    "unpause": (f"{_C}:unpause", "unpause all processes of containers"),
     "version": ("capsa.cli.version", "show capsa's version"),
+    "volume": ("capsa.cli.volume_cmds:volume", "manage volumes (create, ls, inspect, rm, prune)"),
+    "wait": (f"{_C}:wait", "wait for containers to stop, print their exit codes"),
 }
 
 USAGE = """\
@@ -72,9 +91,10 @@ def main(argv: list[str] | None = None) -> int:
     if command not in COMMANDS:
         sys.stderr.write(f"capsa: unknown command {command!r}; see capsa --help\n")
         return 125
-    module = importlib.import_module(COMMANDS[command][0])
+    module_name, _, function = COMMANDS[command][0].partition(":")
+    module = importlib.import_module(module_name)
     try:
-        code: int = module.run(args[1:])
+        code: int = getattr(module, function or "run")(args[1:])
         return code
     except CapsaError as exc:
         if debug:

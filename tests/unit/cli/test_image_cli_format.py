@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from capsa import humanize
 from capsa.cli import _images as ui
 from capsa.cli.main import main
 from capsa.errors import InvalidArgument
@@ -16,7 +17,7 @@ from capsa.transport.store.build import apply_changes
     [(0, "0B"), (999, "999B"), (1000, "1kB"), (4_261_000, "4.26MB"), (77_800_000, "77.8MB")],
 )
 def test_sizes_as_docker_prints_them(size: int, shown: str) -> None:
-    assert ui.human_size(size) == shown
+    assert humanize.human_size(size) == shown
 
 
 @pytest.mark.parametrize(
@@ -36,7 +37,7 @@ def test_sizes_as_docker_prints_them(size: int, shown: str) -> None:
     ],
 )
 def test_durations_as_docker_prints_them(seconds: float, shown: str) -> None:
-    assert ui.human_duration(seconds) == shown
+    assert humanize.human_duration(seconds) == shown
 
 
 def test_since_reads_rfc3339() -> None:

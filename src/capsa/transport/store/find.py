@@ -17,6 +17,18 @@ def normalize_name(text: str) -> str:
     return str(parse_reference(text))
 
 
+def _local_names(text: str) -> list[str]:
+    """A short name (`busybox`, `team/app:1`) may also name a local image, as Podman
+    looks it up: `localhost/busybox:latest`."""
+    first = text.split("/", 1)[0]
+    if "/" in text and ("." in first or ":" in first or first == "localhost"):
+        return []
+    try:
+        return [normalize_name(f"localhost/{text}")]
+    except InvalidArgument:
+        return []
+
+
 def find_image(metadata: Metadata, text: str) -> tuple[ImageRecord, str | None]:
     """The image `text` names and the normalised name it was found by (None when found
     by ID). Names win over ID prefixes, as in Docker; a full ID is never a name."""
@@ -30,10 +42,11 @@ def find_image(metadata: Metadata, text: str) -> tuple[ImageRecord, str | None]:
             if not looks_like_id(text, 3):
                 raise
         if name is not None:
-            try:
-                return metadata.resolve_image(name), name
-            except NotFound:
-                pass
+            for candidate in (name, *_local_names(text)):
+                try:
+                    return metadata.resolve_image(candidate), candidate
+                except NotFound:
+                    pass
     if looks_like_id(text, 3) or text.startswith("sha256:"):
         try:
             return metadata.resolve_image(text), None
