@@ -17,6 +17,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "import": ("capsa.cli.import_", "make an image of a root filesystem tarball"),
     "info": ("capsa.cli.info", "show how this host runs containers"),
     "load": ("capsa.cli.load", "load images from a docker-archive or oci-archive"),
+    "registry": ("capsa.cli.registry", "run an OCI distribution registry (serve, gc)"),
     "rmi": ("capsa.cli.rmi", "remove images"),
     "save": ("capsa.cli.save", "write images to a docker-archive or oci-archive"),
     "tag": ("capsa.cli.tag", "give an image another name"),
