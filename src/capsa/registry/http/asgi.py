@@ -20,6 +20,7 @@ Send = Callable[[Message], Awaitable[None]]
 API_VERSION = (b"docker-distribution-api-version", b"registry/2.0")
 JSON = "application/json; charset=utf-8"
 PIECE = 1 << 20
+DRAIN_LIMIT = 64 << 20  # a refused body up to this size is read to the end first
 
 
 class ClientGone(Exception):
@@ -87,16 +88,22 @@ class Request:
                 return
 
     async def body(self, limit: int, too_large: RegistryError) -> bytes:
+        """The whole body, at most `limit` bytes; `too_large` beyond. A body somewhat
+        over the limit is read and dropped first, so the client, still sending, gets
+        the answer rather than a broken pipe."""
         length = self.content_length()
-        if length is not None and length > limit:
+        if length is not None and length > DRAIN_LIMIT:
             raise too_large
         parts: list[bytes] = []
         size = 0
         async for chunk in self.chunks():
             size += len(chunk)
-            if size > limit:
+            if size > DRAIN_LIMIT:
                 raise too_large
-            parts.append(chunk)
+            if size <= limit:
+                parts.append(chunk)
+        if size > limit:
+            raise too_large
         return b"".join(parts)
 
 
