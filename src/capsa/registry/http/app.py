@@ -162,9 +162,7 @@ class Registry:
             return
         handlers = ENDPOINTS[route.kind]
         if method in WRITES and self.options.read_only:
-            raise _not_allowed(
-                [m for m in handlers if m not in WRITES], "the registry is read-only"
-            )
+            raise _not_allowed(READS, "the registry is read-only")
         handler = handlers.get(method)
         if handler is None:
             raise _not_allowed(list(handlers))
