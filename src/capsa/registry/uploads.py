@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import time
 import uuid as uuid_module
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from capsa.errors import NotFound, Timeout
@@ -24,6 +25,10 @@ from capsa.store.blobs import BlobInfo, IngestWriter
 from capsa.store.errors import DigestMismatch
 
 _REF_PREFIX = "registry-upload:"
+# Every this many bytes an upload starts flushing to disk in the background, so that
+# the fsync of the closing PUT has only the tail left (writeback overlaps the transfer).
+SYNC_EVERY = 8 << 20
+_SYNCS = ThreadPoolExecutor(max_workers=2, thread_name_prefix="capsa-registry-sync")
 
 
 @dataclass
@@ -33,6 +38,23 @@ class Upload:
     writer: IngestWriter
     touched: float = field(default_factory=time.monotonic)
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    syncing: Future[None] | None = None
+
+    def write(self, data: bytes) -> int:
+        """Append (hashing as it goes); blocking, so the server calls it in a thread."""
+        before = self.writer.offset
+        written = self.writer.write(data)
+        crossed = before // SYNC_EVERY != self.writer.offset // SYNC_EVERY
+        if crossed and (self.syncing is None or self.syncing.done()):
+            self.syncing = _SYNCS.submit(self.writer.sync)
+        return written
+
+    def settle(self) -> None:
+        """Wait for a background flush: the writer's descriptor must outlive it."""
+        if self.syncing is not None:
+            with contextlib.suppress(Exception):  # commit's own fsync reports I/O errors
+                self.syncing.result()
+            self.syncing = None
 
     @property
     def offset(self) -> int:
@@ -124,12 +146,14 @@ class Uploads:
 
     def cancel(self, upload: Upload) -> None:
         self._open.pop(upload.id, None)
+        upload.settle()
         upload.writer.abort()
 
     def commit(self, upload: Upload, digest: Digest) -> BlobInfo:
         """Verify and keep the blob (blocking: the caller runs it in a thread). A size
         or digest mismatch deletes the upload and raises DIGEST_INVALID."""
         self._open.pop(upload.id, None)
+        upload.settle()
         try:
             info = upload.writer.commit(digest)
         except DigestMismatch as error:
@@ -163,5 +187,6 @@ class Uploads:
     def close(self) -> None:
         """Stop: release every writer, keeping the data for a client that resumes."""
         for upload in self._open.values():
+            upload.settle()
             upload.writer.close()
         self._open.clear()

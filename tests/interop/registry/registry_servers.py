@@ -88,7 +88,7 @@ class Server:
         body: bytes | None = None,
         headers: dict[str, str] | None = None,
         *,
-        auth: tuple[str, str] | None | bool = True,
+        auth: tuple[str, str] | bool | None = True,
     ) -> Response:
         """One request on a new connection. `auth=True` sends the server's default
         credentials (if any) as basic auth, a pair sends those, False/None none."""

@@ -11,7 +11,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import KINDS
 from registry_content import OCI_MANIFEST, push_blob, push_image, repo
 from registry_servers import (
     CAPSA,
@@ -23,6 +22,8 @@ from registry_servers import (
     start_capsa,
     start_docker_registry,
 )
+
+from conftest import KINDS
 
 USERS = {"alice": "wonderland", "bob": "builder"}
 
@@ -74,7 +75,7 @@ def test_basic_auth_push_and_pull(basic_registry: Server) -> None:
     basic_registry.auth = ("alice", USERS["alice"])
     assert basic_registry.request("GET", "/v2/").status == 200
     name = repo()
-    digest, manifest, _ = push_image(basic_registry, name, "v1")
+    _, manifest, _ = push_image(basic_registry, name, "v1")
     got = basic_registry.request(
         "GET", f"/v2/{name}/manifests/v1", headers={"Accept": OCI_MANIFEST}
     )
@@ -174,7 +175,10 @@ def test_token_endpoint_needs_a_user(token_registry: Server) -> None:
     assert (answer.status, answer.codes) == (401, ["UNAUTHORIZED"])
     wrong = server.request("GET", "/token?service=test-service", auth=("alice", "bad"))
     assert wrong.status == 401
-    form = b"grant_type=password&username=bob&password=builder&service=test-service&scope=repository:bob/x:pull"
+    form = (
+        b"grant_type=password&username=bob&password=builder&service=test-service"
+        b"&scope=repository:bob/x:pull"
+    )
     posted = server.request(
         "POST", "/token", form, {"Content-Type": "application/x-www-form-urlencoded"}, auth=False
     )

@@ -4,7 +4,6 @@ manifests and blobs."""
 
 from __future__ import annotations
 
-from conftest import only_capsa
 from registry_content import (
     OCI_INDEX,
     OCI_MANIFEST,
@@ -16,12 +15,14 @@ from registry_content import (
 )
 from registry_servers import Server
 
+from conftest import only_capsa
+
 TAGS = ["1.0", "1.1", "2.0", "Latest", "alpha", "beta", "latest"]
 
 
 def _tagged(server: Server) -> str:
     name = repo("tags")
-    digest, manifest, _ = push_image(server, name, TAGS[0])
+    _, manifest, _ = push_image(server, name, TAGS[0])
     for tag in TAGS[1:]:
         answer = server.request(
             "PUT", f"/v2/{name}/manifests/{tag}", manifest, {"Content-Type": OCI_MANIFEST}
@@ -187,7 +188,7 @@ def test_delete_manifest_by_digest(registry: Server) -> None:
 def test_delete_tag(registry: Server) -> None:
     only_capsa(registry, "it refuses to delete by tag (400 DIGEST_INVALID, which the spec allows)")
     name = repo("delete")
-    digest, manifest, _ = push_image(registry, name, "v1")
+    _, manifest, _ = push_image(registry, name, "v1")
     registry.request("PUT", f"/v2/{name}/manifests/v2", manifest, {"Content-Type": OCI_MANIFEST})
     answer = registry.request("DELETE", f"/v2/{name}/manifests/v1")
     assert answer.status == 202

@@ -4,9 +4,10 @@ by digest, with content negotiation. Run against capsa and docker-registry."""
 from __future__ import annotations
 
 import pytest
-from conftest import only_capsa
 from registry_content import ACCEPT_ALL, OCI_MANIFEST, digest_of, push_blob, push_image, repo
 from registry_servers import Server
+
+from conftest import only_capsa
 
 
 def test_base_endpoint_says_v2(registry: Server) -> None:
@@ -132,7 +133,7 @@ def test_accept_without_the_manifest_type_is_refused(registry: Server) -> None:
 def test_no_accept_header_gets_the_manifest(registry: Server) -> None:
     only_capsa(registry, "it answers 404 to an OCI manifest GET without Accept")
     name = repo()
-    digest, manifest, _ = push_image(registry, name, "v1")
+    _, manifest, _ = push_image(registry, name, "v1")
     answer = registry.request("GET", f"/v2/{name}/manifests/v1")
     assert answer.status == 200
     assert answer.body == manifest

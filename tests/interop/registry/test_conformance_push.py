@@ -8,7 +8,6 @@ import hashlib
 import json
 import os
 
-from conftest import only_capsa
 from registry_content import (
     ACCEPT_ALL,
     DOCKER_MANIFEST,
@@ -24,6 +23,8 @@ from registry_content import (
     with_query,
 )
 from registry_servers import Server
+
+from conftest import only_capsa
 
 
 def _blob_is_absent(server: Server, name: str, digest: str) -> None:

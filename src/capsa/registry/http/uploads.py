@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 from capsa.oci.digest import REGISTERED, Digest
 from capsa.registry.errors import RegistryError
-from capsa.registry.http.asgi import Request, Send, respond
+from capsa.registry.http.asgi import ClientGone, Request, Send, respond
 from capsa.registry.http.routes import Route
 from capsa.registry.names import parse_digest
 from capsa.registry.uploads import Upload
@@ -20,6 +20,7 @@ from capsa.registry.uploads import Upload
 if TYPE_CHECKING:
     from capsa.registry.http.app import Registry
 
+BATCH = 1 << 20  # body pieces are gathered to this size before a write
 # The spec's `^[0-9]+-[0-9]+$`; Docker's clients have also sent `bytes=0-10` and
 # `bytes 0-10/*`, which docker-registry takes too.
 _CONTENT_RANGE = re.compile(r"(?:bytes[ =])?(\d+)-(\d+)(?:/(?:\d+|\*))?")
@@ -71,18 +72,51 @@ def _chunk_length(request: Request, upload: Upload) -> int | None:
 
 
 async def _receive(upload: Upload, request: Request, length: int | None) -> int:
-    """Append the request body to the upload; the data stays if the client leaves."""
+    """Append the request body to the upload; the data stays if the client leaves.
+
+    Pieces are gathered up to 1 MiB (clients stream in pieces of a few KiB) and each
+    batch is hashed and written in a thread (both release the GIL) while the event
+    loop takes in the next: receiving, hashing and writing overlap."""
+    loop = asyncio.get_running_loop()
     written = 0
-    async for chunk in request.chunks():
-        if length is not None and written + len(chunk) > length:
-            raise RegistryError(
-                "SIZE_INVALID",
-                f"the chunk is longer than its Content-Range ({length} bytes)",
-                detail={"length": length},
-            )
-        upload.writer.write(chunk)
-        written += len(chunk)
-        upload.touched = time.monotonic()
+    batch: list[bytes] = []
+    batched = 0
+    pending: asyncio.Future[int] | None = None
+
+    async def flush() -> None:
+        nonlocal pending, batch, batched
+        data = batch[0] if len(batch) == 1 else b"".join(batch)
+        batch, batched = [], 0
+        if pending is not None:
+            await pending
+        pending = loop.run_in_executor(None, upload.write, data)
+
+    try:
+        async for chunk in request.chunks():
+            if length is not None and written + len(chunk) > length:
+                raise RegistryError(
+                    "SIZE_INVALID",
+                    f"the chunk is longer than its Content-Range ({length} bytes)",
+                    detail={"length": length},
+                )
+            batch.append(chunk)
+            batched += len(chunk)
+            written += len(chunk)
+            if batched >= BATCH:
+                await flush()
+                upload.touched = time.monotonic()
+    except ClientGone:
+        if batch:
+            await flush()  # keep what arrived, for a client that resumes
+        raise
+    finally:
+        if pending is not None:
+            await pending  # never leave a write running behind the session's lock
+    if batch:
+        await flush()
+        assert pending is not None
+        await pending
+    upload.touched = time.monotonic()
     if length is not None and written != length:
         raise RegistryError(
             "SIZE_INVALID",
