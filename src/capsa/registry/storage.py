@@ -28,7 +28,9 @@ import contextlib
 import json
 import os
 import re
+import threading
 import time
+from collections import OrderedDict
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -41,6 +43,8 @@ from capsa.store.blobs import ContentStore
 LAYERS = "_layers"
 MANIFESTS = "_manifests"
 REFERRERS = "_referrers"
+_CACHED_MANIFESTS = 2048  # verified manifests kept in memory (most recently used)
+_CACHED_MANIFEST_MAX = 256 << 10
 # The temporary files of write_atomic, which a reader may see before their rename.
 _TEMPORARY = re.compile(r"\.tmp-\d+-\d+$")
 
@@ -54,6 +58,8 @@ class RegistryStorage:
         self.content = ContentStore(self.root)
         self.repositories_dir = self.root / "repositories"
         self.repositories_dir.mkdir(mode=0o700, exist_ok=True)
+        self._manifest_cache: OrderedDict[Digest, bytes] = OrderedDict()
+        self._cache_lock = threading.Lock()
 
     # -- paths ---------------------------------------------------------------------------
 
@@ -152,10 +158,25 @@ class RegistryStorage:
         media_type = self.manifest_type(name, digest)
         if media_type is None:
             return None
-        try:
-            return self.content.read_verified(digest), media_type
-        except NotFound:
-            return None
+        data = self._manifest_cache.get(digest)
+        if data is None:
+            try:
+                data = self.content.read_verified(digest)
+            except NotFound:
+                return None
+            self._remember(digest, data)
+        return data, media_type
+
+    def _remember(self, digest: Digest, data: bytes) -> None:
+        """Keep a verified manifest's bytes: content-addressed, so they never go stale
+        (whether a repository still has the manifest is read from disk every time)."""
+        if len(data) > _CACHED_MANIFEST_MAX:
+            return
+        with self._cache_lock:
+            self._manifest_cache[digest] = data
+            self._manifest_cache.move_to_end(digest)
+            while len(self._manifest_cache) > _CACHED_MANIFESTS:
+                self._manifest_cache.popitem(last=False)
 
     def manifests(self, name: str) -> Iterator[Digest]:
         yield from _digests_under(self.repositories_dir / name / MANIFESTS / "revisions")
@@ -163,6 +184,7 @@ class RegistryStorage:
     def put_manifest(self, name: str, data: bytes, digest: Digest, media_type: str) -> None:
         """Store the manifest's exact bytes and make it a revision of `name`."""
         self.content.write(data, expected=digest)
+        self._remember(digest, data)
         touch(self.content.path(digest))
         revision = self._revision(name, digest)
         revision.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
