@@ -3,7 +3,6 @@ storage directory, stopped at the end whatever happens."""
 
 from __future__ import annotations
 
-import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,15 +12,13 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))
 
 from registry_servers import (
-    CAPSA,
     DOCKER,
     DOCKER_REGISTRY,
+    KINDS,
     Server,
     start_capsa,
     start_docker_registry,
 )
-
-KINDS = [CAPSA, DOCKER]
 
 
 def start(kind: str, tmp: Path) -> Server:
@@ -42,10 +39,3 @@ def registry(
         yield server
     finally:
         server.stop()
-
-
-def only_capsa(server: Server, reason: str) -> None:
-    """Skip on docker-registry where it departs from the spec (the reason says how).
-    REGISTRY_CONFORMANCE_ALL=1 runs these on docker-registry too, to see it depart."""
-    if server.kind != CAPSA and not os.environ.get("REGISTRY_CONFORMANCE_ALL"):
-        pytest.skip(f"docker-registry 2.8 departs from the spec here: {reason}")

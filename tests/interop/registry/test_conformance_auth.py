@@ -16,14 +16,13 @@ from registry_servers import (
     CAPSA,
     DOCKER,
     DOCKER_REGISTRY,
+    KINDS,
     Server,
     make_htpasswd,
     running,
     start_capsa,
     start_docker_registry,
 )
-
-from conftest import KINDS
 
 USERS = {"alice": "wonderland", "bob": "builder"}
 

@@ -13,9 +13,7 @@ from registry_content import (
     push_image,
     repo,
 )
-from registry_servers import Server
-
-from conftest import only_capsa
+from registry_servers import Server, only_capsa
 
 TAGS = ["1.0", "1.1", "2.0", "Latest", "alpha", "beta", "latest"]
 

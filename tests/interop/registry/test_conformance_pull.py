@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import pytest
 from registry_content import ACCEPT_ALL, OCI_MANIFEST, digest_of, push_blob, push_image, repo
-from registry_servers import Server
-
-from conftest import only_capsa
+from registry_servers import Server, only_capsa
 
 
 def test_base_endpoint_says_v2(registry: Server) -> None:

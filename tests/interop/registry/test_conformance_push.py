@@ -22,9 +22,7 @@ from registry_content import (
     start_upload,
     with_query,
 )
-from registry_servers import Server
-
-from conftest import only_capsa
+from registry_servers import Server, only_capsa
 
 
 def _blob_is_absent(server: Server, name: str, digest: str) -> None:
