@@ -115,7 +115,9 @@ class Registry:
             config = self.storage / "config.yml"
             config.write_text(
                 "version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\n"
-                f"storage:\n  filesystem:\n    rootdirectory: {self.storage}/data\n"
+                # Debian's default config keeps blob descriptors in memory: so do we.
+                "storage:\n  cache:\n    blobdescriptor: inmemory\n"
+                f"  filesystem:\n    rootdirectory: {self.storage}/data\n"
                 "  delete:\n    enabled: true\n"
                 f"http:\n  addr: {self.host}\n"
             )
