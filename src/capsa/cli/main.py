@@ -27,6 +27,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "logs": (f"{_C}:logs", "show a container's output"),
     "pause": (f"{_C}:pause", "pause all processes of containers"),
     "ps": (f"{_C}:ps", "list containers"),
+    "registry": ("capsa.cli.registry", "run an OCI distribution registry (serve, gc)"),
     "rename": (f"{_C}:rename", "rename a container"),
     "restart": (f"{_C}:restart", "restart containers"),
     "rm": (f"{_C}:rm", "remove containers"),

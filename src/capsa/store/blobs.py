@@ -395,6 +395,12 @@ class IngestWriter:
         self._offset += size
         return size
 
+    def sync(self) -> None:
+        """Flush what was written so far to disk, so that a long ingest spreads its
+        writeback over the transfer instead of paying it all at commit."""
+        self._check_open()
+        os.fdatasync(self._fd)
+
     def truncate(self) -> None:
         """Start over from an empty ingest."""
         self._check_open()
