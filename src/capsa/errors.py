@@ -1,7 +1,9 @@
 """The exception tree of capsa, documented in one place.
 
 Library code raises these and never prints. Command-line front ends map each kind to an
-exit code and one line: what failed, on what, why, and what to do.
+exit code and one line: what failed, on what, why, and what to do. As Docker's `run`: 125
+for every engine error, 126 when the container's program cannot be invoked, 127 when it
+is not found.
 """
 
 from __future__ import annotations
@@ -30,8 +32,6 @@ class InvalidArgument(CapsaError):
 class NotFound(CapsaError):
     """A named thing (container, image, file) does not exist."""
 
-    exit_code = 127
-
 
 class AlreadyExists(CapsaError):
     """A thing with that name or ID already exists."""
@@ -43,6 +43,16 @@ class Conflict(CapsaError):
 
 class PermissionDenied(CapsaError):
     """The caller lacks a privilege the operation needs."""
+
+
+class CommandNotFound(NotFound):
+    """The container's program does not exist (Docker's exit status 127)."""
+
+    exit_code = 127
+
+
+class CommandNotInvokable(PermissionDenied):
+    """The container's program exists but cannot be run (Docker's exit status 126)."""
 
     exit_code = 126
 

@@ -62,25 +62,42 @@ def run(args: list[str]) -> int:
             engine.start(record.id)
             sys.stdout.write(f"{record.id}\n")
             return 0
-        return _start_attached(engine, record, stdin=spec.stdin_open, options=options)
+        return _start_attached(
+            engine,
+            record,
+            _streams(spec.stdin_open, options.attach),
+            detach_keys=options.detach_keys,
+            sig_proxy=options.sig_proxy != "false",
+        )
 
 
-def _start_attached(engine: Any, record: Any, *, stdin: bool, options: Any) -> int:
-    from capsa.cli._attach import Detached, relay
-    from capsa.engine.engine import start_error
-    from capsa.errors import ContainerError
-
+def _streams(stdin: bool, attach: list[str]) -> dict[str, bool]:
+    """The streams `run -a` names (default: all, stdin only with -i)."""
     streams = {"stdin": stdin, "stdout": True, "stderr": True}
-    if getattr(options, "attach", None):
-        wanted = {s.lower() for s in options.attach}
-        bad = wanted - {"stdin", "stdout", "stderr"}
+    if attach:
+        wanted = {s.lower() for s in attach}
+        bad = wanted - set(streams)
         if bad:
             raise InvalidArgument(
                 f"invalid --attach {sorted(bad)[0]!r}", hint="stdin, stdout or stderr"
             )
         streams = {name: name in wanted for name in streams}
+    return streams
+
+
+def _start_attached(
+    engine: Any,
+    record: Any,
+    streams: dict[str, bool],
+    *,
+    detach_keys: str = "",
+    sig_proxy: bool = True,
+) -> int:
+    from capsa.cli._attach import Detached, relay
+    from capsa.engine.engine import start_error
+    from capsa.errors import ContainerError
+
     connection = engine.start(record.id, attach=streams)
-    sig_proxy = getattr(options, "sig_proxy", "true") != "false" and not record.spec.tty
 
     def forward(signum: int) -> None:
         with contextlib.suppress(CapsaError):
@@ -91,16 +108,15 @@ def _start_attached(engine: Any, record: Any, *, stdin: bool, options: Any) -> i
             connection,
             stdin=streams["stdin"],
             tty=record.spec.tty,
-            detach_keys=getattr(options, "detach_keys", "") or record.spec.detach_keys,
-            on_signal=forward if sig_proxy else None,
+            detach_keys=detach_keys or record.spec.detach_keys,
+            on_signal=forward if sig_proxy and not record.spec.tty else None,
         )
     except Detached:
         sys.stderr.write("\n")
         return 0
     except ContainerError as exc:
-        raise start_error(
-            record.name, str(exc).removeprefix(f"cannot start container {record.name}: ")
-        ) from None
+        prefix = f"cannot start container {record.name}: "
+        raise start_error(record.name, str(exc).removeprefix(prefix)) from None
     finally:
         connection.close()
 
@@ -129,7 +145,8 @@ def start(args: list[str]) -> int:
             if len(options.containers) > 1:
                 raise InvalidArgument("you cannot start and attach several containers at once")
             record = engine.find(options.containers[0])
-            return _start_attached(engine, record, stdin=options.interactive, options=options)
+            streams = {"stdin": options.interactive, "stdout": True, "stderr": True}
+            return _start_attached(engine, record, streams, detach_keys=options.detach_keys)
         return _each(options.containers, engine.start)
 
 

@@ -239,7 +239,9 @@ class Engine:
                 raise Conflict(f"container {record.name} is being started")
             self.db.update_state(record.id, _starting)
             try:
-                connection = spawner.request_monitor(self.layout, record.id)
+                # Docker's StdinOnce: an attached stdin that ends closes the container's.
+                stdin_once = bool(attach and attach.get("stdin"))
+                connection = spawner.request_monitor(self.layout, record.id, stdin_once=stdin_once)
             except BaseException:
                 self.db.update_state(record.id, _not_starting)
                 raise
@@ -458,16 +460,20 @@ def wait_started(connection: socket.socket, name: str) -> int:
 
 
 def start_error(name: str, message: str) -> CapsaError:
-    """A monitor's error as the typed error it is: a program that cannot be found or
-    run is Docker's exit 127 / 126, anything else 125."""
-    from capsa.errors import ContainerError, PermissionDenied
+    """A monitor's error as the typed error it is."""
+    return program_error(f"cannot start container {name}: {message}", message)
 
-    text = f"cannot start container {name}: {message}"
+
+def program_error(text: str, message: str) -> CapsaError:
+    """A runtime's error as the typed error it is: a program that cannot be found or
+    run is Docker's exit 127 / 126, anything else 125."""
+    from capsa.errors import CommandNotFound, CommandNotInvokable, ContainerError
+
     if message.startswith("exec: "):
         if "not found" in message or "no such file" in message:
-            return NotFound(text)
+            return CommandNotFound(text)
         if "permission denied" in message:
-            return PermissionDenied(text)
+            return CommandNotInvokable(text)
     return ContainerError(text)
 
 

@@ -122,7 +122,15 @@ def exec_in(
     )
     runtime = engine.runtime(record.state.runtime or record.spec.runtime)
     engine.event("container", f"exec_start: {' '.join(command)}", record)
+    from capsa.engine.engine import program_error
+    from capsa.errors import ContainerError
+
     with _stdio(interactive or tty, detach and not tty):
-        code = runtime.exec(record.id, process, detach=detach and not tty)
+        try:
+            code = runtime.exec(record.id, process, detach=detach and not tty)
+        except ContainerError as exc:
+            raise program_error(
+                f"cannot exec in container {record.name}: {exc}", str(exc)
+            ) from None
     engine.event("container", "exec_die", record, exitCode=str(code))
     return code

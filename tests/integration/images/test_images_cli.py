@@ -70,7 +70,7 @@ def test_default_image_save_rmi_load_inspect(root: Path, tmp_path: Path) -> None
     removed = capsa(root, "rmi", "localhost/busybox").stdout
     assert removed == f"Untagged: {BUSYBOX}\nDeleted: {image_id}\n"
     assert capsa(root, "images", "-q").stdout == ""
-    capsa(root, "image", "inspect", "localhost/busybox", code=127)
+    capsa(root, "image", "inspect", "localhost/busybox", code=125)
 
     assert capsa(root, "load", "-i", str(archive)).stdout == f"Loaded image: {BUSYBOX}\n"
     after = inspect(root, "localhost/busybox")
@@ -151,14 +151,14 @@ def test_import_of_a_tarball(root: Path, tmp_path: Path) -> None:
 
 
 def test_errors_are_one_line_and_leave_nothing(root: Path, tmp_path: Path) -> None:
-    assert "no such image: nope" in capsa(root, "image", "inspect", "nope", code=127).stderr
+    assert "no such image: nope" in capsa(root, "image", "inspect", "nope", code=125).stderr
     assert "must be lowercase" in capsa(root, "tag", "nope", "Bad", code=125).stderr
     junk = tmp_path / "junk.tar"
     junk.write_bytes(b"not a tar at all" * 100)
     assert "cannot read" in capsa(root, "load", "-i", str(junk), code=125).stderr
-    capsa(root, "load", "-i", str(tmp_path / "missing.tar"), code=127)
+    capsa(root, "load", "-i", str(tmp_path / "missing.tar"), code=125)
     out = tmp_path / "out.tar"
-    capsa(root, "save", "-o", str(out), "nope", code=127)
+    capsa(root, "save", "-o", str(out), "nope", code=125)
     assert not out.exists()
     capsa(root, "import", str(junk), "bad:1", code=125)
     assert capsa(root, "images", "-q").stdout == ""

@@ -8,6 +8,7 @@ set the final capability sets, and load seccomp last when no_new_privs allows it
 
 from __future__ import annotations
 
+import _signal  # type: ignore[import-not-found]  # the C module: `signal` imports enum
 import os
 import resource
 
@@ -222,7 +223,21 @@ def apply_capabilities(capabilities: Mapping[str, Sequence[str]] | None) -> None
         caps.set_ambient(masks["ambient"] & known)
 
 
+def reset_signals() -> None:
+    """Give the program default signal dispositions and an empty mask: an ignored signal
+    survives exec, and a shell cannot trap what it was started ignoring (a caller such
+    as a monitor ignores SIGTERM and SIGHUP for itself, never for the container)."""
+    for number in range(1, _signal.NSIG):
+        if _signal.getsignal(number) == _signal.SIG_IGN:
+            try:
+                _signal.signal(number, _signal.SIG_DFL)
+            except (OSError, ValueError):
+                pass
+    _signal.pthread_sigmask(_signal.SIG_SETMASK, ())
+
+
 def exec_program(path: str, args: Sequence[str], env: Mapping[str, str]) -> None:
+    reset_signals()
     try:
         os.execve(path, list(args), dict(env))
     except OSError as exc:

@@ -1,0 +1,79 @@
+"""End-to-end tests: the `capsa` command line as a user types it, on a temporary root
+with the default busybox image. Every test leaves nothing behind: its containers are
+removed, its monitor spawner stopped, and the teardown checks that no mount, cgroup or
+process of it is left."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from e2e_harness import Capsa
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if os.geteuid() == 0:
+        return
+    skip = pytest.mark.skip(reason="end-to-end tests need root and a real kernel")
+    for item in items:
+        if "e2e" in str(item.fspath):
+            item.add_marker(skip)
+
+
+def _mounts_under(path: Path) -> list[str]:
+    with open("/proc/self/mountinfo") as f:
+        return [line.split()[4] for line in f if line.split()[4].startswith(str(path))]
+
+
+def _cgroups_of(ids: list[str]) -> list[str]:
+    found = []
+    for base in ("/sys/fs/cgroup", "/sys/fs/cgroup/memory", "/sys/fs/cgroup/pids"):
+        for container_id in ids:
+            path = os.path.join(base, "capsa", container_id)
+            if os.path.exists(path):
+                found.append(path)
+    return found
+
+
+def _stop_spawner(root: Path) -> None:
+    pid_file = root / "run" / "monitor.pid"
+    try:
+        pid = int(pid_file.read_text())
+    except (OSError, ValueError):
+        return
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            if b"capsa.engine.spawner" not in f.read():
+                return
+        os.kill(pid, signal.SIGKILL)
+    except (OSError, ProcessLookupError):
+        pass
+
+
+@pytest.fixture
+def capsa(tmp_path: Path) -> Iterator[Capsa]:
+    if not any(os.path.exists(p) for p in ("/bin/busybox", "/usr/bin/busybox")):
+        pytest.skip("busybox-static is not installed")
+    root = tmp_path / "root"
+    tool = Capsa(root)
+    tool("image", "default")
+    made: list[str] = []
+    try:
+        yield tool
+    finally:
+        made = tool("ps", "-aq", "--no-trunc", code=None).stdout.split()
+        if made:
+            tool("rm", "-f", "-v", *made, code=None)
+        _stop_spawner(root)
+        left_mounts = _mounts_under(root)
+        left_cgroups = _cgroups_of(made)
+        for mount in reversed(left_mounts):
+            subprocess.run(["umount", "-l", mount], check=False)
+        shutil.rmtree(root, ignore_errors=True)
+        assert not left_mounts, f"mounts left behind: {left_mounts}"
+        assert not left_cgroups, f"cgroups left behind: {left_cgroups}"

@@ -1,0 +1,68 @@
+"""The `capsa` command line as tests type it (see conftest.py for the fixture)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+CAPSA = str(Path(sys.executable).with_name("capsa"))
+
+
+class Capsa:
+    """Runs `capsa` with CAPSA_ROOT set to this test's root."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.env = {**os.environ, "CAPSA_ROOT": str(root)}
+
+    def __call__(
+        self,
+        *args: str,
+        code: int | None = 0,
+        input: bytes | None = None,
+        timeout: float = 60,
+    ) -> subprocess.CompletedProcess[str]:
+        raw = subprocess.run(
+            [CAPSA, *args],
+            env=self.env,
+            input=input,
+            capture_output=True,
+            check=False,
+            timeout=timeout,
+        )
+        done = subprocess.CompletedProcess(
+            raw.args, raw.returncode, raw.stdout.decode(), raw.stderr.decode()
+        )
+        if code is not None:
+            assert done.returncode == code, (args, done.returncode, done.stdout, done.stderr)
+        return done
+
+    def popen(self, *args: str, **kwargs: Any) -> subprocess.Popen[bytes]:
+        return subprocess.Popen([CAPSA, *args], env=self.env, **kwargs)
+
+    def inspect(self, name: str) -> dict[str, Any]:
+        documents = json.loads(self("inspect", name).stdout)
+        assert len(documents) == 1
+        document: dict[str, Any] = documents[0]
+        return document
+
+    def state(self, name: str) -> dict[str, Any]:
+        state: dict[str, Any] = self.inspect(name)["State"]
+        return state
+
+    def wait_for(self, name: str, predicate: Any, timeout: float = 20.0) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        while True:
+            state = self.state(name)
+            if predicate(state):
+                return state
+            assert time.monotonic() < deadline, f"timed out waiting on {name}: {state}"
+            time.sleep(0.05)
+
+    def ids(self) -> list[str]:
+        return self("ps", "-aq", "--no-trunc").stdout.split()
