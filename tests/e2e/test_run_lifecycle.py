@@ -48,7 +48,8 @@ def test_detached_run_logs_stop_start_rm(capsa: Capsa) -> None:
         "busybox",
         "sh",
         "-c",
-        "trap 'echo bye; exit 0' TERM; i=0; while true; do echo tick $i; i=$((i+1)); sleep 0.1; done",
+        "trap 'echo bye; exit 0' TERM; i=0; "
+        "while true; do echo tick $i; i=$((i+1)); sleep 0.1; done",
     ).stdout.strip()
     assert len(container_id) == 64
     capsa.wait_for("ticker", lambda s: s["Running"])
@@ -192,7 +193,8 @@ def test_inspect_has_dockers_shape(capsa: Capsa) -> None:
     assert document["State"]["Status"] == "created"
     assert document["Image"].startswith("sha256:")
     both = json.loads(capsa("inspect", "shape", "busybox").stdout)
-    assert [d.get("Name", d.get("RepoTags")) for d in both][0] == "/shape"
+    assert both[0]["Name"] == "/shape"
+    assert both[1]["RepoTags"] == ["localhost/busybox:latest"]
 
 
 def test_hostname_hosts_and_resolv_conf(capsa: Capsa) -> None:
