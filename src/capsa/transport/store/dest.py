@@ -39,6 +39,7 @@ class StoreDestination:
 
     manifest_types = STORE_MANIFEST_TYPES
     layer_compressions = ALL_COMPRESSIONS
+    concurrent_blobs = True  # each blob has its own ingest; the database is locked
 
     def __init__(self, store: Store, name: str | None = None, description: str = "") -> None:
         self.store = store
