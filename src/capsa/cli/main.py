@@ -17,8 +17,13 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "import": ("capsa.cli.import_", "make an image of a root filesystem tarball"),
     "info": ("capsa.cli.info", "show how this host runs containers"),
     "load": ("capsa.cli.load", "load images from a docker-archive or oci-archive"),
+    "login": ("capsa.cli.login", "log in to a registry"),
+    "logout": ("capsa.cli.logout", "log out of a registry"),
+    "pull": ("capsa.cli.pull", "download an image from a registry"),
+    "push": ("capsa.cli.push", "upload an image to a registry"),
     "rmi": ("capsa.cli.rmi", "remove images"),
     "save": ("capsa.cli.save", "write images to a docker-archive or oci-archive"),
+    "search": ("capsa.cli.search", "search a registry for images"),
     "tag": ("capsa.cli.tag", "give an image another name"),
     "version": ("capsa.cli.version", "show capsa's version"),
 }
