@@ -46,7 +46,7 @@ from capsa.oci.manifest import Index, Manifest, parse_manifest_or_index
 from capsa.oci.platform import Platform, choose, host_platform, matches
 from capsa.transport import compression, convert
 from capsa.transport.errors import DigestMismatch, UnsupportedByDestination
-from capsa.transport.types import CHUNK, BlobProgress
+from capsa.transport.types import CHUNK, BlobProgress, ExpectsManifest
 from capsa.transport.verify import VerifyingReader, blob_name, read_document, verify_bytes
 
 if TYPE_CHECKING:
@@ -192,7 +192,10 @@ class _Copier:
         layers: list[Descriptor] = []
         diff_ids: list[Digest] | None = None
         pairs = list(zip(manifest.layers, target.layers, strict=True))
-        if self.jobs > 1 and len(pairs) > 1 and not any(self._must_decompress(s) for s, _ in pairs):
+        decompressing = any(self._must_decompress(s) for s, _ in pairs)
+        if config is not None and not decompressing and isinstance(self.dst, ExpectsManifest):
+            self.dst.expect_manifest(target, config)
+        if self.jobs > 1 and len(pairs) > 1 and not decompressing:
             self._copy_blobs_parallel(pairs)
             pairs = []
             layers = list(target.layers)

@@ -456,6 +456,27 @@ class RegistryClient:
         return f"{self.name}{separator}{reference}"
 
 
+def check_login(session: RegistrySession) -> None:
+    """Prove the session's credentials work: GET /v2/ answered 200 with them (for a
+    bearer registry, after a token was issued for them)."""
+    from capsa.transport.registry.errors import AuthenticationFailed
+
+    session.base  # noqa: B018 - the first GET /v2/ learns the authentication scheme
+    auth = session.auth
+    if auth.scheme == "":
+        return  # an open registry: anything goes
+    response = session.request("GET", "/v2/")
+    if response.status == 200:
+        return
+    who = auth.credentials.username if auth.credentials else ""
+    if response.status == 401:
+        raise AuthenticationFailed(
+            f"cannot log in to {session.host} as {who!r}: wrong username or password",
+            hint=f"check them and run capsa login {session.host} again",
+        )
+    raise registry_error(response, f"logging in to {session.host}", session.host)
+
+
 def catalog(session: RegistrySession, page: int = PAGE, limit: int | None = None) -> list[str]:
     """The registry's repositories (`/v2/_catalog`), page by page."""
     client = RegistryClient(session, "")

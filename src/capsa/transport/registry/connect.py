@@ -55,6 +55,7 @@ def session_for(
     insecure: bool = False,
     repository: str = "",
     credentials: Credentials | None = None,
+    api: str | None = None,
 ) -> RegistrySession:
     """A session to `host` with the TLS and credentials `options` give it."""
     conf = options.registries()
@@ -73,6 +74,7 @@ def session_for(
         allow_http=relaxed,
         tls_files=tls.find_files(options.paths.certificate_dirs(host)),
         pool_size=max(options.jobs, 1) + 2,
+        api=api,
     )
 
 

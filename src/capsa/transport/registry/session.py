@@ -74,9 +74,10 @@ class RegistrySession:
         tls_files: tls.TLSFiles | None = None,
         pool_size: int = 8,
         timeout: Timeout | None = None,
+        api: str | None = None,
     ) -> None:
         self.host = host
-        self.api = api_host(host)
+        self.api = api or api_host(host)
         self.verify = verify
         self.allow_http = allow_http
         context = tls.make_context(tls_files or tls.TLSFiles(), verify=verify)
