@@ -46,7 +46,10 @@ def parse_challenges(header: str) -> list[Challenge]:
             if after >= len(text) or text[after] != "=":
                 break  # the token is the next challenge's scheme
             if after + 1 < len(text) and text[after + 1] == "=":
-                break  # token68 (`Basic abc==`): no parameters to read
+                # token68 (`Negotiate abc==`): no parameters; skip to the next challenge
+                comma = text.find(",", after)
+                pos = len(text) if comma < 0 else comma
+                break
             pos = _skip(text, after + 1, " \t")
             value, pos = _value(text, pos)
             params[name.group().lower()] = value
@@ -80,10 +83,12 @@ def _value(text: str, pos: int) -> tuple[str, int]:
             out.append(char)
             pos += 1
         return "".join(out), pos
-    match = _TOKEN.match(text, pos)
-    if match is None:
-        return "", pos
-    return match.group(), match.end()
+    # A bare value should be a token; registries also send bare URLs, so read to the
+    # next comma or space.
+    end = pos
+    while end < len(text) and text[end] not in ", \t":
+        end += 1
+    return text[pos:end], end
 
 
 _LINK = re.compile(r"<([^>]*)>\s*((?:;\s*[^;,]+)*)")
