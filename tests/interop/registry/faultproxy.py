@@ -40,7 +40,10 @@ class FaultProxy:
                 pass
 
             def do_GET(self) -> None:
-                proxy.forward(self)
+                try:
+                    proxy.forward(self)
+                except (BrokenPipeError, ConnectionResetError):
+                    self.close_connection = True  # the client hung up first, on purpose
 
             do_HEAD = do_POST = do_PUT = do_PATCH = do_DELETE = do_GET
 
@@ -89,7 +92,7 @@ class FaultProxy:
                 if self.cut and digest not in self.cut_done and not handler.headers.get("Range"):
                     self.cut_done.add(digest)
                     cut = True
-            if self.flip:
+            if self.flip and len(data) > 65536:  # layers, not the small config
                 middle = len(data) // 2
                 data = data[:middle] + bytes([data[middle] ^ 0xFF]) + data[middle + 1 :]
         handler.send_response(response.status)

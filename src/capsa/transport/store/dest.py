@@ -21,6 +21,7 @@ from capsa.oci.canonical import load_json
 from capsa.oci.image_config import ImageConfig
 from capsa.oci.manifest import Manifest, parse_manifest_or_index
 from capsa.oci.media_types import Compression
+from capsa.store.errors import DigestMismatch as StoreDigestMismatch
 from capsa.transport.errors import UnsupportedByDestination
 from capsa.transport.store.find import normalize_name
 from capsa.transport.store.unpacker import LayerUnpacker
@@ -62,9 +63,13 @@ class StoreDestination:
 
     def put_blob(self, descriptor: Descriptor, stream: BlobReader) -> None:
         reader = VerifyingReader(stream, descriptor)
-        self.store.write_blob(
-            reader, lease=self._lease, expected=descriptor.digest, total=descriptor.size
-        )
+        try:
+            self.store.write_blob(
+                reader, lease=self._lease, expected=descriptor.digest, total=descriptor.size
+            )
+        except StoreDigestMismatch:
+            reader.verify_end()  # says which blob, in the words of the transport
+            raise
         reader.verify_end()
         if self._unpacker is not None:
             self._unpacker.blob_ready(descriptor.digest)
