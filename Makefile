@@ -32,6 +32,7 @@ test: setup
 bench: setup
 	$(PY) bench/runtime_start.py
 	$(PY) bench/registry_server.py
+	$(PY) bench/registry_transfer.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info .mypy_cache .ruff_cache .pytest_cache

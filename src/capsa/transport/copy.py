@@ -14,6 +14,11 @@ Indexes (multi-platform images) are copied one of three ways:
 - `keep_index=True`: the index as it is (its digest kept) but only the wanted platform's
   manifest and blobs, as containerd keeps a pull; the other entries are left dangling.
 
+Layers move `jobs` at a time (threads) when both the source and the destination say
+their blob methods may run concurrently (a `concurrent_blobs = True` attribute: the
+registry, the store and OCI layout directories); otherwise, and for layers that must be
+decompressed, one after another. When one layer fails the others stop at their next read.
+
 Formats: a destination states the manifest media types and layer compressions it can
 store. Docker schema 2 and OCI documents are converted only when the destination cannot
 store the source's type (an OCI layout stores OCI types only; a docker-archive Docker's
@@ -26,11 +31,13 @@ decompressed, and then its digest is its DiffID, which is checked.
 from __future__ import annotations
 
 import tempfile
+import threading
+from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from dataclasses import replace
 from io import BytesIO
 from typing import TYPE_CHECKING, Any
 
-from capsa.errors import InvalidArgument, NotFound
+from capsa.errors import Conflict, InvalidArgument, NotFound
 from capsa.oci import media_types as mt
 from capsa.oci.canonical import canonical_bytes, load_json
 from capsa.oci.descriptor import Descriptor
@@ -39,7 +46,7 @@ from capsa.oci.manifest import Index, Manifest, parse_manifest_or_index
 from capsa.oci.platform import Platform, choose, host_platform, matches
 from capsa.transport import compression, convert
 from capsa.transport.errors import DigestMismatch, UnsupportedByDestination
-from capsa.transport.types import CHUNK, BlobProgress
+from capsa.transport.types import CHUNK, BlobProgress, ExpectsManifest
 from capsa.transport.verify import VerifyingReader, blob_name, read_document, verify_bytes
 
 if TYPE_CHECKING:
@@ -62,6 +69,7 @@ def copy_image(
     keep_index: bool = False,
     progress: ProgressCallback | None = None,
     name: str | None = None,
+    jobs: int = 1,
 ) -> Descriptor:
     """Copy the image (or index) `src` names into `dst` and commit it under `name` (None:
     the name `dst` was opened with). Returns the descriptor of the top document written,
@@ -78,7 +86,9 @@ def copy_image(
             hint="give either all_platforms or platform/keep_index",
         )
     data, media_type = src.top_manifest()
-    copier = _Copier(src, dst, platform, all_platforms, keep_index, progress)
+    if not (_concurrent(src) and _concurrent(dst)):
+        jobs = 1
+    copier = _Copier(src, dst, platform, all_platforms, keep_index, progress, max(jobs, 1))
     top = copier.copy_document(data, media_type, 0)
     dst.commit(name)
     return top
@@ -93,7 +103,10 @@ class _Copier:
         all_platforms: bool,
         keep_index: bool,
         progress: ProgressCallback | None,
+        jobs: int = 1,
     ) -> None:
+        self.jobs = jobs
+        self._cancelled = threading.Event()
         self.src = src
         self.dst = dst
         self.wanted = platform.normalize() if platform is not None else host_platform()
@@ -178,9 +191,15 @@ class _Copier:
             self._put_config(target.config, config)
         layers: list[Descriptor] = []
         diff_ids: list[Digest] | None = None
-        for position, (source, wanted) in enumerate(
-            zip(manifest.layers, target.layers, strict=True)
-        ):
+        pairs = list(zip(manifest.layers, target.layers, strict=True))
+        decompressing = any(self._must_decompress(s) for s, _ in pairs)
+        if config is not None and not decompressing and isinstance(self.dst, ExpectsManifest):
+            self.dst.expect_manifest(target, config)
+        if self.jobs > 1 and len(pairs) > 1 and not decompressing:
+            self._copy_blobs_parallel(pairs)
+            pairs = []
+            layers = list(target.layers)
+        for position, (source, wanted) in enumerate(pairs):
             if self._must_decompress(source):
                 if diff_ids is None:
                     diff_ids = self._diff_ids(config, len(manifest.layers))
@@ -260,6 +279,24 @@ class _Copier:
         finally:
             stream.close()
 
+    def _copy_blobs_parallel(self, pairs: list[tuple[Descriptor, Descriptor]]) -> None:
+        """Copy blobs `jobs` at a time. On the first failure the others are stopped at
+        their next read and that failure is raised."""
+        self._cancelled.clear()
+        with ThreadPoolExecutor(max_workers=self.jobs, thread_name_prefix="capsa-copy") as pool:
+            unique = {t.digest: (s, t) for s, t in pairs}  # a layer listed twice moves once
+            futures = [pool.submit(self._copy_blob, s, t) for s, t in unique.values()]
+            done, _ = wait(futures, return_when=FIRST_EXCEPTION)
+            failed = next((f for f in done if f.exception() is not None), None)
+            if failed is not None:
+                self._cancelled.set()
+                for future in futures:
+                    future.cancel()
+                wait(futures)
+                error = failed.exception()
+                assert error is not None
+                raise error
+
     def _must_decompress(self, layer: Descriptor) -> bool:
         if not mt.is_layer(layer.media_type):
             return False
@@ -327,6 +364,8 @@ class _Copier:
     # progress
 
     def _reader(self, stream: BlobReader, descriptor: Descriptor) -> BlobReader:
+        if self.jobs > 1:
+            stream = _CancellableReader(stream, self._cancelled, descriptor)
         if self.progress is None:
             return stream
         return _ProgressReader(stream, descriptor, self.progress)
@@ -354,6 +393,29 @@ class _ProgressReader:
 
     def close(self) -> None:
         self._stream.close()
+
+
+class _CancellableReader:
+    """Stops a blob's copy when another one of the same image failed."""
+
+    def __init__(
+        self, stream: BlobReader, cancelled: threading.Event, descriptor: Descriptor
+    ) -> None:
+        self._stream = stream
+        self._cancelled = cancelled
+        self._descriptor = descriptor
+
+    def read(self, size: int = -1, /) -> bytes:
+        if self._cancelled.is_set():
+            raise Conflict(f"copy of {blob_name(self._descriptor)} stopped: another blob failed")
+        return self._stream.read(size)
+
+    def close(self) -> None:
+        self._stream.close()
+
+
+def _concurrent(endpoint: object) -> bool:
+    return getattr(endpoint, "concurrent_blobs", False) is True
 
 
 def _kind(declared: str, given: str, default: str) -> str:

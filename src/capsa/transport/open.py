@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 from capsa.errors import InvalidArgument
 from capsa.transport.reference import (
+    DOCKER,
     DOCKER_ARCHIVE,
     OCI,
     OCI_ARCHIVE,
@@ -47,6 +48,11 @@ def open_source(reference: str | TransportReference) -> ImageSource:
         from capsa.transport.docker_archive.source import DockerArchiveSource
 
         return DockerArchiveSource(parsed.path, ref, index, description)
+    if parsed.transport == DOCKER:
+        from capsa.oci.reference import parse_reference
+        from capsa.transport.registry.source import RegistrySource
+
+        return RegistrySource(parse_reference(parsed.path), description=description)
     raise AssertionError(parsed.transport)  # parse_transport_reference knows no other
 
 
@@ -72,6 +78,11 @@ def open_destination(reference: str | TransportReference) -> ImageDestination:
         from capsa.transport.docker_archive.dest import DockerArchiveDestination
 
         return DockerArchiveDestination(parsed.path, parsed.ref, description)
+    if parsed.transport == DOCKER:
+        from capsa.oci.reference import parse_reference
+        from capsa.transport.registry.dest import RegistryDestination
+
+        return RegistryDestination(parse_reference(parsed.path), description=description)
     raise AssertionError(parsed.transport)
 
 

@@ -4,6 +4,7 @@
     oci-archive:/tmp/img.tar        the only image of an archive
     docker-archive:/tmp/a.tar:busybox:1.36   an image by its RepoTags name
     docker-archive:/tmp/a.tar:@1    the second image of the archive (sources only)
+    docker://localhost:5000/app:v1  an image in a registry (normalised as Docker does)
 
 As in containers/image, the path ends at the first ':' after the transport name, so paths
 with ':' cannot be written here.
@@ -21,10 +22,10 @@ from capsa.transport.errors import UnknownTransport
 OCI = "oci"
 OCI_ARCHIVE = "oci-archive"
 DOCKER_ARCHIVE = "docker-archive"
-TRANSPORTS = (OCI, OCI_ARCHIVE, DOCKER_ARCHIVE)
+DOCKER = "docker"
+TRANSPORTS = (OCI, OCI_ARCHIVE, DOCKER_ARCHIVE, DOCKER)
 # Transports other tools have that capsa does not (yet): a precise message for them.
 _NOT_YET = {
-    "docker": "the registry transport is not implemented yet",
     "containers-storage": "capsa's own store is addressed by image name, not this transport",
     "docker-daemon": "capsa does not talk to a Docker daemon",
     "dir": "use an OCI layout (oci:PATH) instead",
@@ -56,6 +57,8 @@ class TransportReference:
         return int(match.group(1)) if match else None
 
     def __str__(self) -> str:
+        if self.transport == DOCKER:
+            return f"{DOCKER}://{self.path}"
         text = f"{self.transport}:{self.path}"
         return text if self.ref is None else f"{text}:{self.ref}"
 
@@ -74,6 +77,8 @@ def parse_transport_reference(text: str) -> TransportReference:
             f"unknown transport {transport!r} in {text!r}: {reason}",
             hint=f"use one of {', '.join(TRANSPORTS)}",
         )
+    if transport == DOCKER:
+        return TransportReference(transport, _registry_ref(text, rest))
     path, sep, ref_text = rest.partition(":")
     if not path:
         raise InvalidArgument(f"invalid image location {text!r}: the path is empty")
@@ -106,3 +111,13 @@ def _docker_archive_ref(text: str, ref_text: str) -> str:
             hint="use name:tag, or @N for the N-th image of the archive",
         )
     return str(reference)
+
+
+def _registry_ref(text: str, rest: str) -> str:
+    """`docker://NAME`: the path is the whole normalised image reference."""
+    if not rest.startswith("//"):
+        raise InvalidArgument(
+            f"invalid image location {text!r}: write docker://NAME",
+            hint="e.g. docker://localhost:5000/app:v1",
+        )
+    return str(parse_reference(rest[2:]))

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
     from capsa.oci.descriptor import Descriptor
     from capsa.oci.digest import Digest
+    from capsa.oci.manifest import Manifest
     from capsa.oci.media_types import Compression
 
 CHUNK = 1 << 20  # every blob moves in 1 MiB pieces
@@ -119,3 +120,13 @@ class ImageDestination(Protocol):
     def close(self) -> None: ...
 
     def abort(self) -> None: ...
+
+
+@runtime_checkable
+class ExpectsManifest(Protocol):
+    """A destination that wants to know an image's manifest before its layers arrive
+    (the store unpacks each layer as soon as it and the layers below it are in, while the
+    others still download). copy_image() calls it after the config is put; put_manifest()
+    still follows, with the same manifest."""
+
+    def expect_manifest(self, manifest: Manifest, config: bytes) -> None: ...

@@ -46,7 +46,6 @@ def test_source_index_and_str() -> None:
     ("text", "message"),
     [
         ("/just/a/path", "no transport"),
-        ("docker://busybox", "registry transport is not implemented yet"),
         ("tarball:/x", "unknown transport 'tarball'"),
         ("containers-storage:busybox", "unknown transport"),
     ],
@@ -54,7 +53,19 @@ def test_source_index_and_str() -> None:
 def test_unknown_transports(text: str, message: str) -> None:
     with pytest.raises(UnknownTransport, match=message) as info:
         parse_transport_reference(text)
-    assert "oci, oci-archive, docker-archive" in str(info.value)
+    assert "oci, oci-archive, docker-archive, docker" in str(info.value)
+
+
+def test_docker_transport_is_a_normalised_image_reference() -> None:
+    parsed = parse_transport_reference("docker://busybox")
+    assert parsed.transport == "docker"
+    assert parsed.path == "docker.io/library/busybox:latest"
+    assert str(parsed) == "docker://docker.io/library/busybox:latest"
+    assert parse_transport_reference("docker://localhost:5000/a/b:v1").path == (
+        "localhost:5000/a/b:v1"
+    )
+    with pytest.raises(InvalidArgument, match="write docker://NAME"):
+        parse_transport_reference("docker:busybox")
 
 
 @pytest.mark.parametrize(

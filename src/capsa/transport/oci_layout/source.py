@@ -64,6 +64,8 @@ class LayoutSource:
     ) -> None:
         self.description = description
         self._files = files
+        # files of a directory open independently; members of one tar file do not
+        self.concurrent_blobs = isinstance(files, DirectoryFiles)
         try:
             if not files.exists(layout.LAYOUT_FILE):
                 raise InvalidArgument(

@@ -3,7 +3,9 @@
 Every blob is written (verified) into the content store under one lease, taken when the
 destination opens and released on close or abort, so garbage collection keeps what this
 copy has written until the image record names it. When a manifest is put, its layers are
-unpacked in order, each only if no layer with its chain ID exists yet. commit() records
+unpacked in order, each only if no layer with its chain ID exists yet; when copy_image()
+announces the manifest first (expect_manifest), they are unpacked while the others still
+download. commit() records
 the image (ID = config digest) and its name in one transaction: a listed image is always
 complete, and a copy that fails leaves no image and no name (its blobs and layers go at
 the next garbage collection).
@@ -19,8 +21,10 @@ from capsa.oci.canonical import load_json
 from capsa.oci.image_config import ImageConfig
 from capsa.oci.manifest import Manifest, parse_manifest_or_index
 from capsa.oci.media_types import Compression
+from capsa.store.errors import DigestMismatch as StoreDigestMismatch
 from capsa.transport.errors import UnsupportedByDestination
 from capsa.transport.store.find import normalize_name
+from capsa.transport.store.unpacker import LayerUnpacker
 from capsa.transport.verify import VerifyingReader, verify_digest
 
 if TYPE_CHECKING:
@@ -39,6 +43,7 @@ class StoreDestination:
 
     manifest_types = STORE_MANIFEST_TYPES
     layer_compressions = ALL_COMPRESSIONS
+    concurrent_blobs = True  # each blob has its own ingest; the database is locked
 
     def __init__(self, store: Store, name: str | None = None, description: str = "") -> None:
         self.store = store
@@ -46,21 +51,56 @@ class StoreDestination:
         self._name = normalize_name(name) if name is not None else None
         self._lease = store.lease(labels={"capsa.operation": "copy"})
         self._pending: tuple[str, Manifest, ImageConfig, list[str], int] | None = None
+        self._unpacker: LayerUnpacker | None = None
         self.committed: list[ImageRecord] = []
 
     def has_blob(self, digest: Digest) -> bool:
         self._lease.add_blob(digest)  # before looking: GC keeps it from now on
-        return self.store.content.exists(digest)
+        found = self.store.content.exists(digest)
+        if found and self._unpacker is not None:
+            self._unpacker.blob_ready(digest)
+        return found
 
     def put_blob(self, descriptor: Descriptor, stream: BlobReader) -> None:
         reader = VerifyingReader(stream, descriptor)
-        self.store.write_blob(
-            reader, lease=self._lease, expected=descriptor.digest, total=descriptor.size
-        )
+        try:
+            self.store.write_blob(
+                reader, lease=self._lease, expected=descriptor.digest, total=descriptor.size
+            )
+        except StoreDigestMismatch:
+            reader.verify_end()  # says which blob, in the words of the transport
+            raise
         reader.verify_end()
+        if self._unpacker is not None:
+            self._unpacker.blob_ready(descriptor.digest)
+
+    def expect_manifest(self, manifest: Manifest, config: bytes) -> None:
+        """Start unpacking layers as they arrive (see capsa.transport.store.unpacker)."""
+        if self._unpacker is not None or not mt.is_config(manifest.config.media_type):
+            return
+        parsed = ImageConfig.from_json(load_json(config, "image config"))
+        if len(parsed.diff_ids) != len(manifest.layers):
+            return  # put_manifest() reports it
+        self._unpacker = LayerUnpacker(
+            self.store, self._lease, manifest.layers, parsed.diff_ids
+        )
+
+    def _finish_unpacking(self) -> None:
+        unpacker, self._unpacker = self._unpacker, None
+        if unpacker is None:
+            return
+        unpacker.finish()
+        if unpacker.error is not None:
+            raise unpacker.error
+
+    def _stop_unpacking(self) -> None:
+        unpacker, self._unpacker = self._unpacker, None
+        if unpacker is not None:
+            unpacker.stop()
 
     def put_manifest(self, data: bytes, media_type: str, digest: Digest) -> None:
         verify_digest(data, digest, f"the {media_type} document")
+        self._finish_unpacking()
         document = parse_manifest_or_index(data, media_type)
         if not isinstance(document, Manifest):
             raise UnsupportedByDestination(
@@ -115,7 +155,9 @@ class StoreDestination:
         self.committed.append(record)
 
     def close(self) -> None:
+        self._stop_unpacking()
         self._lease.release()
 
     def abort(self) -> None:
+        self._stop_unpacking()
         self._lease.release()

@@ -23,6 +23,8 @@ if TYPE_CHECKING:
 class StoreSource:
     """The image `image` (a name, an ID or an ID prefix) in `store`."""
 
+    concurrent_blobs = True  # blobs are files opened per call
+
     def __init__(self, store: Store, image: str) -> None:
         self.store = store
         self.record: ImageRecord
