@@ -58,9 +58,10 @@ class Capsa:
     def wait_for(self, name: str, predicate: Any, timeout: float = 20.0) -> dict[str, Any]:
         deadline = time.monotonic() + timeout
         while True:
-            state = self.state(name)
-            if predicate(state):
-                return state
+            found = self("inspect", "--type", "container", name, code=None)
+            state = json.loads(found.stdout)[0]["State"] if found.returncode == 0 else None
+            if state is not None and predicate(state):
+                return dict(state)
             assert time.monotonic() < deadline, f"timed out waiting on {name}: {state}"
             time.sleep(0.05)
 

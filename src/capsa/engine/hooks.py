@@ -216,7 +216,7 @@ def run_container_monitor(config: Config, request: dict[str, object], client: so
 
     container_id = str(request["container"])
     kproc.set_child_subreaper()
-    kproc.set_process_name(f"capsa-mon-{container_id[:6]}")
+    kproc.set_process_name(f"capsamon-{container_id[:6]}")  # 15 bytes: the limit
     engine = Engine(config)
     record = engine.db.container(container_id)
     me = os.getpid()

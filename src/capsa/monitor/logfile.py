@@ -53,7 +53,7 @@ class JsonFileWriter:
         if rest:
             self.partial[stream] = rest
         if out:
-            self._append(b"".join(out))
+            self._append(out)
 
     def flush(self) -> None:
         """Write lines still waiting for their newline (at exit)."""
@@ -61,16 +61,29 @@ class JsonFileWriter:
         pending = [self._entry(s, d, now) for s, d in self.partial.items() if d]
         self.partial.clear()
         if pending:
-            self._append(b"".join(pending))
+            self._append(pending)
 
     @staticmethod
     def _entry(stream: str, line: bytes, now: str) -> bytes:
         text = line.decode("utf-8", errors="replace")
         return (json.dumps({"log": text, "stream": stream, "time": now}) + "\n").encode()
 
-    def _append(self, data: bytes) -> None:
-        if self.max_size and self.size and self.size + len(data) > self.max_size:
-            self._rotate()
+    def _append(self, entries: list[bytes]) -> None:
+        """Write whole entries, as few writes as the size limit allows: a file never
+        grows past max_size unless one entry alone is larger."""
+        batch: list[bytes] = []
+        batch_size = 0
+        for entry in entries:
+            if self.max_size and self.size + batch_size + len(entry) > self.max_size:
+                self._write(b"".join(batch))
+                batch, batch_size = [], 0
+                if self.size:
+                    self._rotate()
+            batch.append(entry)
+            batch_size += len(entry)
+        self._write(b"".join(batch))
+
+    def _write(self, data: bytes) -> None:
         view = memoryview(data)
         while view:
             view = view[os.write(self.fd, view) :]
