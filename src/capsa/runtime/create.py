@@ -171,7 +171,10 @@ def _converse(
 ) -> int:
     """Answer the container processes until the init says it is ready; returns its pid."""
     init_pid = 0
+    ready = False
     while True:
+        if ready and init_pid:
+            return init_pid
         message = sync.receive(sock)
         if message.kind == sync.NEED_IDMAP:
             namespaces.write_id_maps(intermediate, config.get("linux", {}))
@@ -192,9 +195,9 @@ def _converse(
             run_hooks("createRuntime", hooks.get("createRuntime", []), state)
             sync.send(sock, sync.HOOKS_DONE)
         elif message.kind == sync.READY:
-            if not init_pid:
-                raise ContainerError("the container init never reported its pid")
-            return init_pid
+            # The intermediate's INIT_PID may come after the init's READY (both write to
+            # this socket): wait for it.
+            ready = True
 
 
 def _now() -> str:

@@ -175,11 +175,19 @@ def exec_in_container(store: StateStore, container_id: str, options: ExecOptions
     elif console is not None:
         console.close()
     try:
-        pid = sync.receive(parent_end, sync.INIT_PID).pid
+        # The intermediate's INIT_PID and the final process's READY share the socket
+        # and may arrive in either order.
+        pid = 0
+        ready = False
+        while not (pid and ready):
+            message = sync.receive(parent_end, sync.INIT_PID, sync.READY)
+            if message.kind == sync.INIT_PID:
+                pid = message.pid
+            else:
+                ready = True
         os.waitpid(first, 0)
         if proxy is not None:
             proxy.receive()
-        sync.receive(parent_end, sync.READY)
         # The socket is close-on-exec: EOF means the exec happened, a message that it failed.
         tail = parent_end.recv(sync.MAX_MESSAGE)
         if tail:

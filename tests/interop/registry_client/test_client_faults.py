@@ -86,7 +86,7 @@ def test_registry_down_and_unknown_image(capsa: Capsa, registry: Registry) -> No
     [line] = result.stderr.strip().splitlines()
     assert f"cannot reach registry {down}" in line and "connection refused" in line
     unknown = capsa.run("pull", f"{registry.host}/no/such:v1", check=False)
-    assert unknown.returncode == 127
+    assert unknown.returncode == 125
     assert "manifest for" in unknown.stderr and "not found" in unknown.stderr
 
 

@@ -37,10 +37,10 @@ def test_basic_auth_login_push_pull_logout(capsa: Capsa, basic_registry: Registr
     host = basic_registry.host
     name = f"{host}/private/busybox:v1"
     refused = capsa.run("push", "localhost/busybox:latest", name, check=False)
-    assert refused.returncode == 126
+    assert refused.returncode == 125
     assert "requires authentication" in refused.stderr and f"capsa login {host}" in refused.stderr
     wrong = capsa.run("login", "-u", "alice", "--password-stdin", host, input="nope\n", check=False)
-    assert wrong.returncode == 126
+    assert wrong.returncode == 125
     assert "wrong username or password" in wrong.stderr
     assert len(wrong.stderr.strip().splitlines()) == 1
     assert not capsa.auth_file.exists()
@@ -55,7 +55,7 @@ def test_basic_auth_login_push_pull_logout(capsa: Capsa, basic_registry: Registr
     assert out.stdout == f"Removing login credentials for {host}\n"
     assert capsa.run("logout", host).stdout == f"Not logged in to {host}\n"
     again = capsa.run("pull", name, root=capsa.home / "other", check=False)
-    assert again.returncode == 126
+    assert again.returncode == 125
     # credentials from Podman's auth.json work too
     podman_auth = capsa.home / "run" / "containers" / "auth.json"
     podman_auth.parent.mkdir(parents=True)
@@ -76,7 +76,7 @@ def test_token_auth(capsa: Capsa, tmp_path: Path) -> None:
         host = registry.host
         name = f"{host}/team/busybox:v1"
         anonymous = capsa.run("push", "localhost/busybox:latest", name, check=False)
-        assert anonymous.returncode == 126, anonymous.stderr
+        assert anonymous.returncode == 125, anonymous.stderr
         capsa.run("login", "-u", "alice", "-p", "wonderland-42", host)
         capsa.run("push", "-q", "localhost/busybox:latest", name)
         capsa.run("pull", "-q", name, root=capsa.home / "fresh")
@@ -165,4 +165,4 @@ blocked = true
     short = capsa.run("pull", "-q", "mirrored/busybox:v1", root=capsa.home / "c")
     assert short.stdout == f"{registry.host}/mirrored/busybox:v1\n"
     blocked = capsa.run("pull", "blocked.example.invalid/x", check=False)
-    assert blocked.returncode == 126 and "blocked" in blocked.stderr
+    assert blocked.returncode == 125 and "blocked" in blocked.stderr
