@@ -1,0 +1,1 @@
+"""The container engine: user intent to OCI config, lifecycle, state."""
