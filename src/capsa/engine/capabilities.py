@@ -3,7 +3,8 @@
 
 Docker's rules (moby's TweakCapabilities):
 - names are case-insensitive, with or without `CAP_`; `ALL` means every capability;
-- `--privileged` gives every capability this kernel knows;
+- `--privileged` gives every capability this kernel knows and capsa itself holds (its
+  bounding set: a capsa run inside a restricted container cannot grant what it lacks);
 - `--cap-add ALL`: every capability but those dropped (drop applies after add);
 - `--cap-drop ALL`: only those added;
 - otherwise the defaults less those dropped, then those added: a name both added and
@@ -49,28 +50,31 @@ def resolve_capabilities(
     privileged: bool,
     *,
     last_cap: int | None = None,
+    bounding: int | None = None,
 ) -> dict[str, list[str]]:
     """The OCI `process.capabilities` object for these flags (see the module's docstring).
 
-    `last_cap` is the highest capability number the kernel knows (this kernel's,
-    /proc/sys/kernel/cap_last_cap, by default). Raises InvalidArgument naming the flag and
-    the bad name for an unknown capability, or one this kernel does not have.
+    `last_cap` is the highest capability number the kernel knows and `bounding` the mask
+    of those capsa may grant (by default this kernel's /proc/sys/kernel/cap_last_cap and
+    this process's bounding set). Raises InvalidArgument naming the flag and the bad name
+    for an unknown capability, or one this kernel or environment does not have.
     """
     adds = _normalise(cap_add, "--cap-add")
     drops = _normalise(cap_drop, "--cap-drop")
     if privileged:
-        caps = all_capabilities(last_cap)
+        caps = all_capabilities(last_cap, bounding)
     elif not adds and not drops:
         caps = list(DEFAULT_CAPABILITIES)
     else:
-        known = all_capabilities(last_cap)
-        for flag, names in (("--cap-add", adds), ("--cap-drop", drops)):
-            for name in names:
-                if name != ALL and name not in known:
-                    raise InvalidArgument(
-                        f"capability {name} in {flag} is not supported by this kernel",
-                        hint=f"it knows {known[0]} to {known[-1]}",
-                    )
+        known = all_capabilities(last_cap, bounding)
+        for name in adds:
+            # Dropping what is not there is harmless; adding it would fail at start.
+            if name != ALL and name not in known:
+                raise InvalidArgument(
+                    f"capability {name} in --cap-add is not supported by this kernel or "
+                    "not available here",
+                    hint=f"capsa can grant {', '.join(_short(known))}",
+                )
         if ALL in adds:
             caps = [name for name in known if name not in drops]
         elif ALL in drops:
@@ -86,14 +90,36 @@ def resolve_capabilities(
     }
 
 
-def all_capabilities(last_cap: int | None = None) -> list[str]:
-    """Every capability this kernel knows (up to `last_cap`), by number."""
+def all_capabilities(last_cap: int | None = None, bounding: int | None = None) -> list[str]:
+    """Every capability the kernel knows (up to `last_cap`) that is in `bounding`, by
+    number; by default this kernel's and this process's bounding set, as Docker limits
+    its "all" to what its environment has."""
     if last_cap is None:
         from capsa.kernel.caps import last_cap as kernel_last_cap
 
         last_cap = kernel_last_cap()
+    if bounding is None:
+        bounding = own_bounding_set()
     by_number = sorted(CAPABILITIES.items(), key=_number)
-    return [name for name, number in by_number if number <= last_cap]
+    return [
+        name for name, number in by_number if number <= last_cap and bounding & (1 << number)
+    ]
+
+
+def own_bounding_set() -> int:
+    """This process's bounding set as a mask (CapBnd of /proc/self/status)."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("CapBnd:"):
+                    return int(line.split()[1], 16)
+    except OSError:
+        pass
+    return (1 << 64) - 1  # no /proc: let the runtime report what it cannot grant
+
+
+def _short(names: list[str]) -> list[str]:
+    return [name.removeprefix("CAP_") for name in names]
 
 
 def _number(item: tuple[str, int]) -> int:

@@ -13,10 +13,11 @@ from capsa.errors import InvalidArgument
 from capsa.oci.capabilities import CAPABILITIES
 
 LAST = 40  # CAP_CHECKPOINT_RESTORE, Linux 5.9
+EVERY = (1 << 64) - 1
 
 
 def bounding(add: list[str], drop: list[str], privileged: bool = False) -> list[str]:
-    result = resolve_capabilities(add, drop, privileged, last_cap=LAST)
+    result = resolve_capabilities(add, drop, privileged, last_cap=LAST, bounding=EVERY)
     assert result["effective"] == result["permitted"] == result["bounding"]
     assert result["inheritable"] == result["ambient"] == []
     return result["bounding"]
@@ -66,14 +67,31 @@ def test_added_and_dropped_is_kept_as_docker_keeps_it() -> None:
 
 
 def test_privileged_gets_every_capability_the_kernel_knows() -> None:
-    assert bounding([], [], privileged=True) == all_capabilities(LAST)
-    assert bounding([], ["ALL"], privileged=True) == all_capabilities(LAST)
-    assert len(resolve_capabilities([], [], True, last_cap=37)["bounding"]) == 38
-    # This kernel's own count.
+    assert bounding([], [], privileged=True) == all_capabilities(LAST, EVERY)
+    assert len(bounding([], [], privileged=True)) == 41
+    assert bounding([], ["ALL"], privileged=True) == all_capabilities(LAST, EVERY)
+    assert len(resolve_capabilities([], [], True, last_cap=37, bounding=EVERY)["bounding"]) == 38
+    # This kernel's own count, less what this process cannot grant.
     with open("/proc/sys/kernel/cap_last_cap") as f:
         last = int(f.read())
-    expected = [name for name, number in CAPABILITIES.items() if number <= last]
+    with open("/proc/self/status") as f:
+        mask = int(next(line for line in f if line.startswith("CapBnd:")).split()[1], 16)
+    expected = [n for n, number in CAPABILITIES.items() if number <= last and mask >> number & 1]
     assert sorted(resolve_capabilities([], [], True)["bounding"]) == sorted(expected)
+
+
+def test_privileged_and_all_leave_out_what_capsa_itself_lacks() -> None:
+    without_resource = EVERY & ~(1 << CAPABILITIES["CAP_SYS_RESOURCE"])
+    limited = {"last_cap": LAST, "bounding": without_resource}
+    caps = resolve_capabilities([], [], True, **limited)
+    assert "CAP_SYS_RESOURCE" not in caps["bounding"] and len(caps["bounding"]) == 40
+    caps = resolve_capabilities(["ALL"], [], False, **limited)
+    assert "CAP_SYS_RESOURCE" not in caps["bounding"]
+    with pytest.raises(InvalidArgument, match="CAP_SYS_RESOURCE in --cap-add is not supported"):
+        resolve_capabilities(["SYS_RESOURCE"], [], False, **limited)
+    # Dropping it is fine.
+    caps = resolve_capabilities([], ["SYS_RESOURCE"], False, **limited)
+    assert caps["bounding"] == list(DEFAULT_CAPABILITIES)
 
 
 def test_unknown_names_are_refused_by_name() -> None:
@@ -88,8 +106,9 @@ def test_unknown_names_are_refused_by_name() -> None:
 def test_capabilities_this_kernel_lacks_are_refused() -> None:
     with pytest.raises(
         InvalidArgument,
-        match=r"capability CAP_BPF in --cap-add is not supported by this kernel; "
-        r"it knows CAP_CHOWN to CAP_AUDIT_READ",
+        match=r"capability CAP_BPF in --cap-add is not supported by this kernel or not "
+        r"available here; capsa can grant CHOWN, DAC_OVERRIDE, .*, AUDIT_READ$",
     ):
-        resolve_capabilities(["BPF"], [], False, last_cap=37)
-    assert "CAP_BPF" not in resolve_capabilities(["ALL"], [], False, last_cap=37)["bounding"]
+        resolve_capabilities(["BPF"], [], False, last_cap=37, bounding=EVERY)
+    everything = resolve_capabilities(["ALL"], [], False, last_cap=37, bounding=EVERY)
+    assert "CAP_BPF" not in everything["bounding"]

@@ -28,7 +28,7 @@ def capability_sets() -> dict[str, frozenset[str]]:
     )
     sets = {"none": frozenset(), "default": DEFAULT}
     sets.update({f"default+{cap}": DEFAULT | {cap} for cap in named})
-    sets["all"] = frozenset(all_capabilities(last_cap=40))
+    sets["all"] = frozenset(all_capabilities(last_cap=40, bounding=(1 << 64) - 1))
     return sets
 
 
