@@ -18,6 +18,7 @@ from capsa.engine.db import ContainerRecord, EngineDB
 from capsa.engine.layout import Layout
 from capsa.engine.names import random_name, validate_name
 from capsa.engine.runtimes import OCIRuntime, open_runtime
+from capsa.engine.security import inline_seccomp_profile, security_context
 from capsa.engine.spec import RESTART_POLICIES, ContainerSpec, MountSpec
 from capsa.engine.state import (
     CREATED,
@@ -97,6 +98,8 @@ class Engine:
     def create(self, spec: ContainerSpec) -> ContainerRecord:
         """A new container of spec.image, not started (Docker's `create`)."""
         _validate(spec)
+        spec.security.security_opt = inline_seccomp_profile(spec.security.security_opt)
+        security_context(spec)  # a bad capability or profile fails now, not at start
         from capsa.transport.store.find import find_image
 
         try:

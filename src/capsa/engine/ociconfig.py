@@ -325,9 +325,9 @@ def _linux(spec: ContainerSpec, ctx: StartContext) -> dict[str, Any]:
     if security.privileged:
         linux["resources"]["devices"] = [{"allow": True, "access": "rwm"}]
         linux["devices"] = host_devices()
-    else:
-        linux["maskedPaths"] = list(ctx.masked_paths)
-        linux["readonlyPaths"] = list(ctx.readonly_paths)
+    # --privileged leaves these empty unless --security-opt mask= names paths.
+    linux["maskedPaths"] = list(ctx.masked_paths)
+    linux["readonlyPaths"] = list(ctx.readonly_paths)
     if security.devices:
         devices = linux.setdefault("devices", [])
         for device in security.devices:

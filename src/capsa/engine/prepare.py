@@ -61,7 +61,7 @@ def prepare_bundle(engine: Engine, record: ContainerRecord) -> str:
     )
     if spec.network.mode == "host" or spec.uts_mode == "host":
         files.pop("/etc/hostname")
-    security = security_context(spec)
+    security = security_context(spec, ociconfig.MASKED_PATHS, ociconfig.READONLY_PATHS)
     ctx = StartContext(
         container_id=container_id,
         rootfs=target,

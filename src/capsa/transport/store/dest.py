@@ -81,9 +81,7 @@ class StoreDestination:
         parsed = ImageConfig.from_json(load_json(config, "image config"))
         if len(parsed.diff_ids) != len(manifest.layers):
             return  # put_manifest() reports it
-        self._unpacker = LayerUnpacker(
-            self.store, self._lease, manifest.layers, parsed.diff_ids
-        )
+        self._unpacker = LayerUnpacker(self.store, self._lease, manifest.layers, parsed.diff_ids)
 
     def _finish_unpacking(self) -> None:
         unpacker, self._unpacker = self._unpacker, None
