@@ -19,6 +19,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "load": ("capsa.cli.load", "load images from a docker-archive or oci-archive"),
     "rmi": ("capsa.cli.rmi", "remove images"),
     "save": ("capsa.cli.save", "write images to a docker-archive or oci-archive"),
+    "system": ("capsa.cli.system", "manage capsa (df: the disk space images take)"),
     "tag": ("capsa.cli.tag", "give an image another name"),
     "version": ("capsa.cli.version", "show capsa's version"),
 }

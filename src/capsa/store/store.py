@@ -306,6 +306,7 @@ class Store:
         blobs: Mapping[str, str],
         index_digest: str | None = None,
         names: Iterable[str] = (),
+        platform: str = "",
     ) -> ImageRecord:
         """Record an image once everything it references is stored (so a listed image is
         always complete)."""
@@ -323,6 +324,7 @@ class Store:
             blobs=blobs,
             index_digest=index_digest,
             names=names,
+            platform=platform,
         )
 
     # -- garbage collection ---------------------------------------------------------------
