@@ -167,19 +167,19 @@ def rmi(args: list[str], in_use: InUse = no_containers) -> int:
     code = 0
     with _store(options.root) as store:
         used = in_use(store)
-        deleted = False
+        released: set[str] = set()
         for text in options.images:
             try:
-                deleted |= _remove(store, text, force=options.force, in_use=used)
+                released |= _remove(store, text, force=options.force, in_use=used)
             except CapsaError as exc:
                 code = max(code, exc.exit_code)
                 sys.stderr.write(f"capsa rmi: {exc}\n")
-        if deleted:
-            store.gc()
+        if released:
+            store.gc(released=released)
     return code
 
 
-def _remove(store: Store, text: str, *, force: bool, in_use: Collection[str]) -> bool:
+def _remove(store: Store, text: str, *, force: bool, in_use: Collection[str]) -> set[str]:
     """Untag a name; delete the images it reached when no other name reaches them, or
     the image itself when named by ID."""
     from capsa.store.images import remove_image, remove_name
@@ -200,7 +200,7 @@ def _remove(store: Store, text: str, *, force: bool, in_use: Collection[str]) ->
         print(f"Untagged: {familiar(each)}")
     for image_id in removal.deleted:
         print(f"Deleted: {image_id}")
-    return bool(removal.deleted)
+    return removal.blobs
 
 
 # -- prune -----------------------------------------------------------------------------------

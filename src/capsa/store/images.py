@@ -195,6 +195,7 @@ def dangling_images(metadata: Metadata) -> list[ImageRecord]:
 class Removal:
     untagged: list[str] = field(default_factory=list)  # names
     deleted: list[str] = field(default_factory=list)  # image IDs
+    blobs: set[str] = field(default_factory=set)  # what the deleted images referenced
 
 
 def remove_name(
@@ -243,6 +244,9 @@ def _delete(metadata: Metadata, images: Iterable[str], removal: Removal, *, forc
         for name in metadata.get_image(image_id).names:
             if name not in removal.untagged:
                 removal.untagged.append(name)
+        removal.blobs |= set(metadata.image_blobs(image_id))
+        for index in metadata.image_indexes(image_id):
+            removal.blobs |= set(metadata.index_blobs(index))
         metadata.delete_image(image_id, force=force)
         removal.deleted.append(image_id)
 
@@ -287,14 +291,15 @@ def prune_images(
         removal = Removal(untagged=list(report.untagged))
         _delete(metadata, chosen, removal, force=False)
         report.untagged, report.deleted = removal.untagged, removal.deleted
-    report.reclaimed = collect(store) if report.deleted else 0
+    report.reclaimed = collect(store, removal.blobs) if report.deleted else 0
     return report
 
 
-def collect(store: Store) -> int:
-    """Run the store's GC; the bytes it freed (blobs, and the layers' unpacked size)."""
+def collect(store: Store, released: Collection[str] = ()) -> int:
+    """Run the store's GC (`released`: the blobs of images just removed); the bytes it
+    freed (blobs, and the layers' unpacked size)."""
     sizes = {layer.chain_id: layer.size for layer in store.metadata.layers()}
-    gc = store.gc()
+    gc = store.gc(released=released)
     return gc.bytes_freed + sum(sizes.get(chain, 0) for chain in gc.layers)
 
 

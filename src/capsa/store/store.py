@@ -24,7 +24,7 @@ import os
 import secrets
 import stat
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -329,9 +329,12 @@ class Store:
 
     # -- garbage collection ---------------------------------------------------------------
 
-    def gc(self, *, grace: float | None = None) -> GCReport:
+    def gc(self, *, grace: float | None = None, released: Collection[str] = ()) -> GCReport:
         """Remove blobs, layers, snapshots and ingests that no image and no live lease
-        references. Safe to run while other processes pull (see the module's notes)."""
+        references. Safe to run while other processes pull (see the module's notes).
+
+        `released` are blobs of images just removed: their digests were known, so they
+        need no grace period (nothing can be writing them unleased) and go at once."""
         grace = self.gc_grace if grace is None else grace
         report = GCReport()
         now = time.time()
@@ -372,7 +375,9 @@ class Store:
                     self.snapshotter.remove(key, defer=True)
                     report.snapshots.append(key)
             for blob in self.content.list():
-                if str(blob.digest) in marks.blobs or now - blob.modified < grace:
+                if str(blob.digest) in marks.blobs:
+                    continue
+                if now - blob.modified < grace and str(blob.digest) not in released:
                     continue
                 with contextlib.suppress(NotFound):
                     self.content.delete(blob.digest)
