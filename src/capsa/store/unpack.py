@@ -71,6 +71,9 @@ IdMapper = Callable[[int, int], tuple[int, int]]
 WHITEOUT_PREFIX = b".wh."
 OPAQUE_MARKER = b".wh..wh..opq"
 OPAQUE_XATTR = b"trusted.overlay.opaque"
+# overlayfs mounted with `userxattr` (by an unprivileged user, in a user namespace) reads
+# its marks from the user namespace of xattrs instead
+USER_OPAQUE_XATTR = b"user.overlay.opaque"
 _OVERLAY_XATTRS = (b"trusted.overlay.", b"user.overlay.")
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _FILE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
@@ -103,8 +106,11 @@ def apply_layer(
     expected_diff_id: Digest | str | None = None,
     layer: str = "layer",
     threaded: bool = True,
+    opaque_xattr: bytes = OPAQUE_XATTR,
 ) -> UnpackResult:
     """Apply the layer read from `source` onto the directory `target`, in place.
+    `opaque_xattr` is the xattr marking opaque directories in overlay style
+    (USER_OPAQUE_XATTR for an overlay mounted with `userxattr`).
 
     On failure `target` may hold part of the layer: apply into a directory that can be
     thrown away (a fresh snapshot, or use `unpack_layer`). `layer` names the layer in
@@ -115,7 +121,7 @@ def apply_layer(
         Digest.parse(expected_diff_id) if isinstance(expected_diff_id, str) else expected_diff_id
     )
     root_fd = os.open(target, _DIR_FLAGS)
-    applier = _Applier(root_fd, style, lowers, id_map, ops or RealFsOps(), layer)
+    applier = _Applier(root_fd, style, lowers, id_map, ops or RealFsOps(), layer, opaque_xattr)
     stream = _LayerStream(source, threaded)
     entry: TarEntry | None = None
     try:
@@ -319,9 +325,10 @@ _ABSENT, _DIR, _SYMLINK, _OTHER = range(4)
 class _LowerView:
     """Lookups in the merged view of read-only lower layers (top first)."""
 
-    def __init__(self, roots: list[bytes], ops: FsOps) -> None:
+    def __init__(self, roots: list[bytes], ops: FsOps, opaque_xattr: bytes) -> None:
         self.roots = roots
         self.ops = ops
+        self.opaque_xattr = opaque_xattr
         everything = tuple(range(len(roots)))
         self._cache: dict[bytes, tuple[int, Stat | None, tuple[int, ...]]] = {
             b"": (_DIR, None, everything)
@@ -360,7 +367,7 @@ class _LowerView:
             elif not st.is_dir:
                 break  # a non-directory lower down ends the merge
             visible.append(index)
-            if self.ops.getxattr(AT_FDCWD, path, OPAQUE_XATTR) == b"y":
+            if self.ops.getxattr(AT_FDCWD, path, self.opaque_xattr) == b"y":
                 break
         if first is None:
             return (_ABSENT, None, ())
@@ -405,11 +412,13 @@ class _Applier:
         id_map: IdMapper | None,
         ops: FsOps,
         layer: str,
+        opaque_xattr: bytes = OPAQUE_XATTR,
     ) -> None:
         self.root_fd = root_fd
         self.overlay = style is Style.OVERLAY
+        self.opaque_xattr = opaque_xattr
         roots = [os.fsencode(os.path.abspath(lower)) for lower in lowers]
-        self.lower = _LowerView(roots, ops) if self.overlay and roots else None
+        self.lower = _LowerView(roots, ops, opaque_xattr) if self.overlay and roots else None
         self.id_map = id_map
         self.ops = ops
         self.layer = layer
@@ -584,7 +593,7 @@ class _Applier:
             assert fd is not None
             dir_path = b"/".join(dir_parts)
             if self.overlay:
-                self.ops.fsetxattr(fd, OPAQUE_XATTR, b"y")
+                self.ops.fsetxattr(fd, self.opaque_xattr, b"y")
                 self.opaque.add(dir_path)
             else:
                 self._clear_lower(fd, dir_path)
@@ -643,7 +652,7 @@ class _Applier:
                         os.close(child)
 
     def _set_opaque(self, parent: int, name: bytes, path: bytes) -> None:
-        self.ops.setxattr(parent, name, OPAQUE_XATTR, b"y")
+        self.ops.setxattr(parent, name, self.opaque_xattr, b"y")
         self.opaque.add(path)
 
     # -- directories --------------------------------------------------------------------

@@ -31,7 +31,13 @@ from capsa.store.compression import Compression
 from capsa.store.errors import DigestMismatch, LayerRefused
 from capsa.store.fsops import RecordingFsOps
 from capsa.store.idmap import IdMap
-from capsa.store.unpack import Style, UnpackResult, apply_layer, unpack_layer
+from capsa.store.unpack import (
+    USER_OPAQUE_XATTR,
+    Style,
+    UnpackResult,
+    apply_layer,
+    unpack_layer,
+)
 
 
 @pytest.fixture
@@ -409,6 +415,19 @@ def test_overlay_whiteout_then_directory_entry_is_opaque(
           lowers=[lower])  # fmt: skip
     assert (upper2 / "d/new").exists()
     assert ops.xattrs_of(upper2 / "d") == {b"trusted.overlay.opaque": b"y"}
+
+
+def test_overlay_for_userxattr_marks_opaque_with_user_xattrs(
+    tmp_path: Path, ops: RecordingFsOps
+) -> None:
+    # overlay mounted with `userxattr` (rootless) reads user.overlay.*, not trusted.*
+    lower = tmp_path / "lower"
+    (lower / "d").mkdir(parents=True)
+    (lower / "d/old").write_text("x")
+    upper = tmp_path / "upper"
+    apply(upper, tar_bytes(reg("d/.wh..wh..opq"), reg("d/new")), ops, style=Style.OVERLAY,
+          lowers=[lower], opaque_xattr=USER_OPAQUE_XATTR)  # fmt: skip
+    assert ops.xattrs_of(upper / "d") == {b"user.overlay.opaque": b"y"}
 
 
 def test_overlay_refuses_paths_through_a_lower_symlink(tmp_path: Path, ops: RecordingFsOps) -> None:
