@@ -17,11 +17,11 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parents[2] / "unit" / "transport"))
 
-from transport_images import MemorySource, image_of_tars, layer_tar  # noqa: E402
+from transport_images import MemorySource, image_of_tars, layer_tar
 
-from capsa.oci.media_types import Compression  # noqa: E402
-from capsa.transport.copy import copy_image  # noqa: E402
-from capsa.transport.open import open_destination  # noqa: E402
+from capsa.oci.media_types import Compression
+from capsa.transport.copy import copy_image
+from capsa.transport.open import open_destination
 
 CAPSA = str(Path(sys.executable).with_name("capsa"))
 NOBODY = 65534
