@@ -28,11 +28,57 @@ import time
 from collections.abc import Callable
 
 MB = 1_000_000
-WORDS = (
-    "the of and to in is that for it as with was on be by this are or from at an not "
-    "config library error value return static const void int char struct include define "
-    "usr lib share bin etc local python debian package version license copyright"
-).split()
+WORDS = tuple(
+    [
+        "the",
+        "of",
+        "and",
+        "to",
+        "in",
+        "is",
+        "that",
+        "for",
+        "it",
+        "as",
+        "with",
+        "was",
+        "on",
+        "be",
+        "by",
+        "this",
+        "are",
+        "or",
+        "from",
+        "at",
+        "an",
+        "not",
+        "config",
+        "library",
+        "error",
+        "value",
+        "return",
+        "static",
+        "const",
+        "void",
+        "int",
+        "char",
+        "struct",
+        "include",
+        "define",
+        "usr",
+        "lib",
+        "share",
+        "bin",
+        "etc",
+        "local",
+        "python",
+        "debian",
+        "package",
+        "version",
+        "license",
+        "copyright",
+    ]
+)
 
 
 # -- the data ---------------------------------------------------------------------------------
@@ -248,7 +294,9 @@ def podman_load(archive: str, where: str) -> float:
     try:
         return timed(lambda: run(["podman", *storage, "load", "-q", "-i", archive]))
     finally:
-        subprocess.run(["podman", *storage, "system", "reset", "-f"], capture_output=True)
+        subprocess.run(
+            ["podman", *storage, "system", "reset", "-f"], capture_output=True, check=False
+        )
         _remove(base)
 
 
@@ -261,9 +309,10 @@ def make_archive(data: dict[str, object], workdir: str) -> str:
     from capsa.transport.open import reading, writing
 
     archive = os.path.join(workdir, "image.tar")
-    with reading(f"oci:{data['layout']}:bench") as src, writing(
-        f"docker-archive:{archive}:bench/layer:1"
-    ) as dst:
+    with (
+        reading(f"oci:{data['layout']}:bench") as src,
+        writing(f"docker-archive:{archive}:bench/layer:1") as dst,
+    ):
         copy_image(src, dst)
     return archive
 
@@ -288,7 +337,8 @@ def main() -> int:
     try:
         meta = os.path.join(workdir, "data.json")
         if os.path.exists(meta):
-            data = json.loads(open(meta).read())
+            with open(meta) as file:
+                data = json.load(file)
         else:
             print(f"making a {args.size_mb} MB layer ...", file=sys.stderr)
             data = make_layout(workdir, args.size_mb * MB)
@@ -302,7 +352,9 @@ def main() -> int:
         )
         contenders: dict[str, Callable[[], float] | None] = {
             "capsa unpack": lambda: capsa_unpack(data, scratch),
-            "umoci unpack": (lambda: umoci_unpack(data, scratch)) if shutil.which("umoci") else None,
+            "umoci unpack": (
+                (lambda: umoci_unpack(data, scratch)) if shutil.which("umoci") else None
+            ),
             "capsa load": lambda: capsa_load(str(data["archive"]), scratch),
             "podman load": (
                 (lambda: podman_load(str(data["archive"]), args.dir))
