@@ -33,6 +33,7 @@ bench: setup
 	$(PY) bench/runtime_start.py
 	$(PY) bench/registry_server.py
 	$(PY) bench/registry_transfer.py
+	$(PY) bench/image_unpack.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info .mypy_cache .ruff_cache .pytest_cache

@@ -5,13 +5,14 @@ from __future__ import annotations
 _UNITS = ("B", "kB", "MB", "GB", "TB", "PB", "EB", "ZB", "YB")
 
 
-def human_size(size: float) -> str:
-    """go-units HumanSizeWithPrecision(size, 3): decimal units, `4.26MB`."""
+def human_size(size: float, precision: int = 3) -> str:
+    """go-units HumanSizeWithPrecision(size, precision): decimal units, `4.26MB`
+    (`docker images` uses 3 digits, `docker system df` 4)."""
     unit = 0
     while size >= 1000 and unit < len(_UNITS) - 1:
         size /= 1000
         unit += 1
-    return f"{size:.3g}{_UNITS[unit]}"
+    return f"{size:.{precision}g}{_UNITS[unit]}"
 
 
 def human_duration(seconds: float) -> str:

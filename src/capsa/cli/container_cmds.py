@@ -13,7 +13,7 @@ import sys
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from capsa.cli._images import Parser, table
+from capsa.cli._images import Parser
 from capsa.errors import CapsaError, Conflict, InvalidArgument, NotFound
 
 ROOT_ENV = "CAPSA_ROOT"
@@ -336,6 +336,8 @@ def ps(args: list[str], prog: str = "ps") -> int:
         elif options.last >= 0:
             records = records[: options.last]
         rows = [ps_row(r) for r in records]
+        if options.size:
+            _add_sizes(engine, records, rows)
     for row in rows:
         if not options.no_trunc:
             row["ID"] = row["ID"][:12]
@@ -345,24 +347,36 @@ def ps(args: list[str], prog: str = "ps") -> int:
     if options.quiet:
         sys.stdout.write("".join(f"{row['ID']}\n" for row in rows))
         return 0
-    return print_rows(rows, options.format, PS_COLUMNS)
+    columns = (*PS_COLUMNS, ("SIZE", "Size")) if options.size else PS_COLUMNS
+    return print_rows(rows, options.format, columns)
+
+
+def _add_sizes(engine: Any, records: list[Any], rows: list[dict[str, Any]]) -> None:
+    """`ps --size`: the writable layer, and with the image's layers ("virtual")."""
+    from capsa.engine.usage import writable_size
+    from capsa.humanize import human_size
+
+    image_sizes: dict[str, int] = {}
+    for record, row in zip(records, rows, strict=True):
+        if record.image_id not in image_sizes:
+            try:
+                image_sizes[record.image_id] = engine.store.metadata.get_image(record.image_id).size
+            except NotFound:
+                image_sizes[record.image_id] = 0
+        size = writable_size(engine.store, record.id)
+        virtual = size + image_sizes[record.image_id]
+        row["Size"] = f"{human_size(size)} (virtual {human_size(virtual)})"
 
 
 def print_rows(
     rows: list[dict[str, Any]], format_text: str, columns: tuple[tuple[str, str], ...]
 ) -> int:
-    """A table with Docker's columns, JSON lines, or a Go template per row."""
-    if format_text in ("", "table"):
-        lines = [[title for title, _ in columns]]
-        lines += [[str(row.get(key, "")) for _, key in columns] for row in rows]
-        sys.stdout.write(table(lines))
-        return 0
-    if format_text == "json":
-        sys.stdout.write("".join(json.dumps(row) + "\n" for row in rows))
-        return 0
-    from capsa.cli.gotemplate import render_rows  # type: ignore[import-not-found]
+    """Docker's table of these columns, JSON lines, or a Go template per row."""
+    from capsa.cli.formatter import render
 
-    sys.stdout.write(render_rows(format_text, rows))
+    default = "table " + "\t".join(f"{{{{.{key}}}}}" for _, key in columns)
+    headers = {key: title for title, key in columns}
+    sys.stdout.write(render(format_text or None, rows, default=default, headers=headers))
     return 0
 
 
@@ -414,13 +428,9 @@ def _image_document(engine: Any, name: str) -> dict[str, Any]:
 
 
 def _print_documents(documents: list[dict[str, Any]], format_text: str, missing: list[str]) -> int:
-    if format_text:
-        from capsa.cli.gotemplate import render
+    from capsa.cli.formatter import render_documents
 
-        for document in documents:
-            sys.stdout.write(render(format_text, document) + "\n")
-    else:
-        sys.stdout.write(json.dumps(documents, indent=4) + "\n")
+    sys.stdout.write(render_documents(format_text, documents))
     for name in missing:
         sys.stderr.write(f"Error: No such object: {name}\n")
     return 1 if missing else 0

@@ -1,8 +1,8 @@
-"""capsa load (see capsa.cli.image_cmds)."""
+"""capsa load (see capsa.cli.image_transfer)."""
 
 from __future__ import annotations
 
-from capsa.cli.image_cmds import load
+from capsa.cli.image_transfer import load
 
 
 def run(args: list[str]) -> int:

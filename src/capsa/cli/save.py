@@ -1,8 +1,8 @@
-"""capsa save (see capsa.cli.image_cmds)."""
+"""capsa save (see capsa.cli.image_transfer)."""
 
 from __future__ import annotations
 
-from capsa.cli.image_cmds import save
+from capsa.cli.image_transfer import save
 
 
 def run(args: list[str]) -> int:

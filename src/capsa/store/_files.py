@@ -151,7 +151,7 @@ def remove_tree_at(dir_fd: int | None, name: str | bytes) -> None:
             if names:
                 child = names.pop()
                 try:
-                    child_fd = os.open(child, _DIR_FLAGS, dir_fd=fd)
+                    child_fd = _open_dir(child, fd)
                 except FileNotFoundError:
                     continue
                 except OSError as error:
@@ -177,6 +177,16 @@ def remove_tree_at(dir_fd: int | None, name: str | bytes) -> None:
         else:
             os.fchmod(dir_fd, 0o700)
         os.rmdir(name, dir_fd=dir_fd)
+
+
+def _open_dir(name: str, dir_fd: int) -> int:
+    """Open a directory to empty it, making it readable first if need be: overlayfs
+    mounted in a user namespace leaves its `work/work` at mode 000, owned by the user."""
+    try:
+        return os.open(name, _DIR_FLAGS, dir_fd=dir_fd)
+    except PermissionError:
+        os.chmod(name, 0o700, dir_fd=dir_fd, follow_symlinks=False)
+        return os.open(name, _DIR_FLAGS, dir_fd=dir_fd)
 
 
 def _children(fd: int) -> list[str]:

@@ -46,10 +46,37 @@ class ImageRecord:
     size: int
     layers: tuple[str, ...]  # chain IDs, bottom first
     names: tuple[str, ...]
+    platform: str = ""  # os/arch[/variant] of its config, normalised; "" if it names none
 
     @property
     def top_layer(self) -> str | None:
         return self.layers[-1] if self.layers else None
+
+
+@dataclass(frozen=True)
+class IndexMember:
+    """An image of a multi-platform index that the store holds whole."""
+
+    image_id: str
+    manifest_digest: str
+    platform: str  # as the index lists it, normalised; "" if it lists none
+    position: int  # its place among the index's entries (nested indexes flattened)
+
+
+@dataclass(frozen=True)
+class IndexRecord:
+    digest: str
+    media_type: str
+    created: float
+    members: tuple[IndexMember, ...]
+    names: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class NameRecord:
+    name: str
+    image_id: str  # the image the name gives when no platform is asked for
+    index_digest: str | None  # the index it names, when it names one
 
 
 @dataclass(frozen=True)
@@ -165,8 +192,39 @@ def _v1(db: sqlite3.Connection) -> None:
     )
 
 
+def _v2(db: sqlite3.Connection) -> None:
+    """Multi-platform images: an index kept whole, its images, and names that name it."""
+    script(
+        db,
+        """
+        ALTER TABLE images ADD COLUMN platform TEXT NOT NULL DEFAULT '';
+        CREATE TABLE indexes (
+            digest TEXT PRIMARY KEY,
+            media_type TEXT NOT NULL,
+            created REAL NOT NULL
+        );
+        CREATE TABLE index_members (
+            index_digest TEXT NOT NULL REFERENCES indexes(digest) ON DELETE CASCADE,
+            image_id TEXT NOT NULL REFERENCES images(id) ON DELETE CASCADE,
+            manifest_digest TEXT NOT NULL,
+            platform TEXT NOT NULL,
+            position INTEGER NOT NULL,
+            PRIMARY KEY (index_digest, image_id)
+        );
+        CREATE INDEX index_members_image ON index_members(image_id);
+        CREATE TABLE index_blobs (
+            index_digest TEXT NOT NULL REFERENCES indexes(digest) ON DELETE CASCADE,
+            digest TEXT NOT NULL,
+            PRIMARY KEY (index_digest, digest)
+        );
+        ALTER TABLE names ADD COLUMN index_digest TEXT REFERENCES indexes(digest)
+            ON DELETE SET NULL;
+        """,
+    )
+
+
 # MIGRATIONS[n] takes a database at version n to version n + 1.
-MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_v1,)
+MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_v1, _v2)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
@@ -286,6 +344,7 @@ class Metadata(Database):
         blobs: Mapping[str, str],
         index_digest: str | None = None,
         names: Iterable[str] = (),
+        platform: str = "",
     ) -> ImageRecord:
         """Record an image whole, in one transaction: its layers (chain IDs, bottom first,
         already recorded), every blob it references (digest -> role: index, manifest,
@@ -301,14 +360,15 @@ class Metadata(Database):
             now = time.time()
             if existing is None:
                 db.execute(
-                    "INSERT INTO images VALUES (?, ?, ?, ?, ?)",
-                    (image_id, manifest_digest, index_digest, now, size),
+                    "INSERT INTO images (id, manifest_digest, index_digest, created, size, "
+                    "platform) VALUES (?, ?, ?, ?, ?, ?)",
+                    (image_id, manifest_digest, index_digest, now, size, platform),
                 )
             else:
                 db.execute(
-                    "UPDATE images SET manifest_digest = ?, index_digest = ?, size = ? "
-                    "WHERE id = ?",
-                    (manifest_digest, index_digest, size, image_id),
+                    "UPDATE images SET manifest_digest = ?, index_digest = ?, size = ?, "
+                    "platform = ? WHERE id = ?",
+                    (manifest_digest, index_digest, size, platform, image_id),
                 )
                 db.execute("DELETE FROM image_layers WHERE image_id = ?", (image_id,))
             db.executemany(
@@ -343,6 +403,7 @@ class Metadata(Database):
             row["size"],
             tuple(r[0] for r in layers),
             tuple(r[0] for r in names),
+            row["platform"],
         )
 
     def images(self) -> list[ImageRecord]:
@@ -373,18 +434,123 @@ class Metadata(Database):
                 return self.get_image(rows[0][0])
         raise NotFound(f"image {ref!r} not found")
 
-    def tag(self, name: str, image_id: str) -> None:
-        """Point `name` at the image (taking it from any image that had it)."""
+    def tag(self, name: str, image_id: str, index_digest: str | None = None) -> None:
+        """Point `name` at the image (taking it from any image that had it), and at the
+        multi-platform index `index_digest` the image is the default of, if given."""
         if not name or any(c.isspace() for c in name):
             raise InvalidArgument(f"invalid image name {name!r}")
         with self.transaction() as db:
             if not db.execute("SELECT 1 FROM images WHERE id = ?", (image_id,)).fetchone():
                 raise NotFound(f"image {image_id} not found")
+            if (
+                index_digest is not None
+                and not db.execute(
+                    "SELECT 1 FROM index_members WHERE index_digest = ? AND image_id = ?",
+                    (index_digest, image_id),
+                ).fetchone()
+            ):
+                raise NotFound(f"image {image_id} is not in the image index {index_digest}")
             db.execute(
-                "INSERT INTO names VALUES (?, ?, ?) ON CONFLICT(name) DO UPDATE SET "
-                "image_id = excluded.image_id, created = excluded.created",
-                (name, image_id, time.time()),
+                "INSERT INTO names (name, image_id, created, index_digest) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT(name) DO UPDATE SET image_id = excluded.image_id, "
+                "created = excluded.created, index_digest = excluded.index_digest",
+                (name, image_id, time.time(), index_digest),
             )
+
+    def get_name(self, name: str) -> NameRecord:
+        rows = self.read("SELECT * FROM names WHERE name = ?", (name,))
+        if not rows:
+            raise NotFound(f"image name {name!r} not found")
+        return NameRecord(rows[0]["name"], rows[0]["image_id"], rows[0]["index_digest"])
+
+    def names(self) -> list[NameRecord]:
+        rows = self.read("SELECT * FROM names ORDER BY name")
+        return [NameRecord(r["name"], r["image_id"], r["index_digest"]) for r in rows]
+
+    # -- multi-platform indexes -----------------------------------------------------------
+
+    def put_index(
+        self,
+        digest: str,
+        media_type: str,
+        *,
+        members: Sequence[IndexMember],
+        blobs: Iterable[str],
+        default: str,
+        names: Iterable[str] = (),
+    ) -> IndexRecord:
+        """Record an image index whose `members` are recorded images (more members are
+        added to an index already known), the index documents it is made of (`blobs`: the
+        index and any nested index) and its names, which give image `default` when no
+        platform is asked for. Call inside the transaction that put the images."""
+        _check_digest(digest, "index digest")
+        if default not in {member.image_id for member in members}:
+            raise InvalidArgument(f"image {default} is not a member of index {digest}")
+        with self.transaction() as db:
+            db.execute(
+                "INSERT OR IGNORE INTO indexes VALUES (?, ?, ?)", (digest, media_type, time.time())
+            )
+            db.executemany(
+                "INSERT OR REPLACE INTO index_members VALUES (?, ?, ?, ?, ?)",
+                [(digest, m.image_id, m.manifest_digest, m.platform, m.position) for m in members],
+            )
+            db.executemany(
+                "INSERT OR IGNORE INTO index_blobs VALUES (?, ?)", [(digest, b) for b in blobs]
+            )
+            for name in names:
+                self.tag(name, default, digest)
+            return self.get_index(digest)
+
+    def get_index(self, digest: str) -> IndexRecord:
+        rows = self.read("SELECT * FROM indexes WHERE digest = ?", (digest,))
+        if not rows:
+            raise NotFound(f"image index {digest} not found")
+        names = self.read("SELECT name FROM names WHERE index_digest = ? ORDER BY name", (digest,))
+        return IndexRecord(
+            digest,
+            rows[0]["media_type"],
+            rows[0]["created"],
+            tuple(self.index_members(digest)),
+            tuple(r[0] for r in names),
+        )
+
+    def index_members(self, digest: str) -> list[IndexMember]:
+        rows = self.read(
+            "SELECT * FROM index_members WHERE index_digest = ? ORDER BY position", (digest,)
+        )
+        return [
+            IndexMember(r["image_id"], r["manifest_digest"], r["platform"], r["position"])
+            for r in rows
+        ]
+
+    def indexes(self) -> list[IndexRecord]:
+        rows = self.read("SELECT digest FROM indexes ORDER BY created")
+        return [self.get_index(r[0]) for r in rows]
+
+    def image_indexes(self, image_id: str) -> list[str]:
+        rows = self.read(
+            "SELECT index_digest FROM index_members WHERE image_id = ? ORDER BY index_digest",
+            (image_id,),
+        )
+        return [r[0] for r in rows]
+
+    def index_blobs(self, digest: str) -> list[str]:
+        rows = self.read("SELECT digest FROM index_blobs WHERE index_digest = ?", (digest,))
+        return [r[0] for r in rows]
+
+    def delete_index(self, digest: str) -> None:
+        """Forget an index (its images stay until removed; names keep their image)."""
+        with self.transaction() as db:
+            db.execute("DELETE FROM indexes WHERE digest = ?", (digest,))
+
+    def named_images(self) -> set[str]:
+        """Images a name reaches: the one it points at, and every member of its index."""
+        rows = self.read(
+            "SELECT image_id FROM names UNION "
+            "SELECT m.image_id FROM names n JOIN index_members m "
+            "ON m.index_digest = n.index_digest"
+        )
+        return {r[0] for r in rows}
 
     def untag(self, name: str) -> str:
         """Remove a name; returns the image it pointed at."""
@@ -415,6 +581,10 @@ class Metadata(Database):
                     hint="remove the containers first, or force",
                 )
             db.execute("DELETE FROM images WHERE id = ?", (image_id,))
+            # an index none of whose images is left goes with its last one
+            db.execute(
+                "DELETE FROM indexes WHERE digest NOT IN (SELECT index_digest FROM index_members)"
+            )
 
     # -- leases -------------------------------------------------------------------------
 
@@ -499,6 +669,7 @@ class Metadata(Database):
                 leased.setdefault(kind, set()).add(key)
             # every image is a root: images go only when removed (rmi, prune)
             blobs = {r[0] for r in db.execute("SELECT digest FROM image_blobs")}
+            blobs |= {r[0] for r in db.execute("SELECT digest FROM index_blobs")}
             layers = {r[0] for r in db.execute("SELECT chain_id FROM image_layers")}
             blobs |= leased[ResourceKind.BLOB.value]
             layers |= leased[ResourceKind.LAYER.value]

@@ -6,6 +6,13 @@ image records, garbage collection).
     <root>/capsa.db                   metadata (capsa.store.metadata)
     <root>/snapshots/<driver>/        the snapshotter's own directory and database
     <root>/driver                     which snapshotter this root uses, chosen once
+                                      (`overlay userxattr` for an unprivileged user's)
+
+An unprivileged user's store: layers are unpacked with every file owned by that user
+(whoever owned it in the layer; a user cannot give files away, as Podman's
+ignore_chown_errors), and overlay is used where the kernel lets an unprivileged user
+namespace mount it with `userxattr` (Linux 5.11), vfs otherwise. Its mounts are then
+for a process in such a user namespace (the rootless engine's).
 
 GC safety. Every long operation holds a lease (a row in the metadata database) and adds
 each thing it is about to use to the lease *before* looking whether it exists; garbage
@@ -24,13 +31,13 @@ import os
 import secrets
 import stat
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from capsa.errors import AlreadyExists, Conflict, InvalidArgument, NotFound
 from capsa.kernel.mounts import MS_PRIVATE, MS_REC, mount
-from capsa.kernel.namespaces import CLONE_NEWNS, unshare
+from capsa.kernel.namespaces import CLONE_NEWNS, CLONE_NEWUSER, unshare
 from capsa.oci.digest import Digest
 from capsa.store._files import remove_tree, write_atomic
 from capsa.store.blobs import BlobInfo, ContentStore, Readable, chunks_of
@@ -41,7 +48,13 @@ from capsa.store.metadata import ImageRecord, LayerRecord, Metadata, ResourceKin
 from capsa.store.snapshots import Kind, OverlaySnapshotter, VfsSnapshotter
 from capsa.store.snapshots._dirs import DirSnapshotter
 from capsa.store.snapshots.overlay import overlay_options
-from capsa.store.unpack import IdMapper, UnpackResult, apply_layer
+from capsa.store.unpack import (
+    OPAQUE_XATTR,
+    USER_OPAQUE_XATTR,
+    IdMapper,
+    UnpackResult,
+    apply_layer,
+)
 
 DRIVERS = ("overlay", "vfs")
 GC_GRACE = 600.0  # seconds an unreferenced new blob or half-made snapshot is kept
@@ -118,13 +131,16 @@ class Store:
         self.root.mkdir(mode=0o700, parents=True, exist_ok=True)
         self.content = ContentStore(self.root)
         self.metadata = Metadata(self.root / "capsa.db")
+        if id_map is None and os.geteuid() != 0 and ops is None:
+            id_map = owned_by(os.geteuid(), os.getegid())
         self.id_map = id_map
         self.ops = ops
         self.gc_grace = gc_grace
-        self.driver = self._choose_driver(driver)
+        self.driver, options = self._choose_driver(driver)
+        self.userxattr = "userxattr" in options
         snapshots_root = self.root / "snapshots" / self.driver
         self.snapshotter: DirSnapshotter = (
-            OverlaySnapshotter(snapshots_root, ops=ops)
+            OverlaySnapshotter(snapshots_root, ops=ops, userxattr=self.userxattr)
             if self.driver == "overlay"
             else VfsSnapshotter(snapshots_root, ops=ops)
         )
@@ -139,26 +155,29 @@ class Store:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def _choose_driver(self, wanted: str | None) -> str:
+    def _choose_driver(self, wanted: str | None) -> tuple[str, tuple[str, ...]]:
+        """The driver (and its options) recorded for this root, else chosen now."""
         if wanted is not None and wanted not in DRIVERS:
             raise InvalidArgument(f"unknown storage driver {wanted!r}", hint="overlay or vfs")
         record = self.root / "driver"
         try:
-            recorded = record.read_text().strip()
-        except FileNotFoundError:
-            recorded = ""
+            recorded, *options = record.read_text().split()
+        except (FileNotFoundError, ValueError):
+            recorded, options = "", []
         if recorded:
             if wanted is not None and wanted != recorded:
                 raise Conflict(
                     f"the store at {self.root} uses the {recorded} driver, not {wanted}",
                     hint="use the same driver, or another --root",
                 )
-            return recorded
+            return recorded, tuple(options)
         if wanted is None:
             supported, _ = overlay_supported(self.root)
             wanted = "overlay" if supported else "vfs"
-        write_atomic(record, f"{wanted}\n".encode(), 0o600)
-        return wanted
+        # An unprivileged user's overlay marks opaque directories with user.* xattrs.
+        options = ["userxattr"] if wanted == "overlay" and os.geteuid() != 0 else []
+        write_atomic(record, " ".join([wanted, *options]).encode() + b"\n", 0o600)
+        return wanted, tuple(options)
 
     # -- leases and blobs ---------------------------------------------------------------
 
@@ -274,6 +293,7 @@ class Store:
                 source,
                 target.path,
                 style=target.style,
+                opaque_xattr=target.opaque_xattr,
                 lowers=target.lowers,
                 id_map=self.id_map,
                 ops=self.ops,
@@ -306,6 +326,7 @@ class Store:
         blobs: Mapping[str, str],
         index_digest: str | None = None,
         names: Iterable[str] = (),
+        platform: str = "",
     ) -> ImageRecord:
         """Record an image once everything it references is stored (so a listed image is
         always complete)."""
@@ -323,13 +344,17 @@ class Store:
             blobs=blobs,
             index_digest=index_digest,
             names=names,
+            platform=platform,
         )
 
     # -- garbage collection ---------------------------------------------------------------
 
-    def gc(self, *, grace: float | None = None) -> GCReport:
+    def gc(self, *, grace: float | None = None, released: Collection[str] = ()) -> GCReport:
         """Remove blobs, layers, snapshots and ingests that no image and no live lease
-        references. Safe to run while other processes pull (see the module's notes)."""
+        references. Safe to run while other processes pull (see the module's notes).
+
+        `released` are blobs of images just removed: their digests were known, so they
+        need no grace period (nothing can be writing them unleased) and go at once."""
         grace = self.gc_grace if grace is None else grace
         report = GCReport()
         now = time.time()
@@ -370,7 +395,9 @@ class Store:
                     self.snapshotter.remove(key, defer=True)
                     report.snapshots.append(key)
             for blob in self.content.list():
-                if str(blob.digest) in marks.blobs or now - blob.modified < grace:
+                if str(blob.digest) in marks.blobs:
+                    continue
+                if now - blob.modified < grace and str(blob.digest) not in released:
                     continue
                 with contextlib.suppress(NotFound):
                     self.content.delete(blob.digest)
@@ -392,46 +419,76 @@ def _chain_depth(chain: str, parents: Mapping[str, str | None]) -> int:
     return count
 
 
+def owned_by(uid: int, gid: int) -> IdMapper:
+    """Every file of a layer owned by one user and group (an unprivileged store)."""
+
+    def mapper(_uid: int, _gid: int) -> tuple[int, int]:
+        return uid, gid
+
+    return mapper
+
+
+def enter_own_user_namespace(uid: int, gid: int) -> None:
+    """Become root of a new user namespace (mapped to `uid`/`gid` outside) with its own
+    mount namespace: where an unprivileged user may mount overlay (`unshare -rm`)."""
+    unshare(CLONE_NEWUSER | CLONE_NEWNS)
+    for name, text in (("setgroups", "deny"), ("uid_map", f"0 {uid} 1"), ("gid_map", f"0 {gid} 1")):
+        with open(f"/proc/self/{name}", "w") as file:
+            file.write(text)
+
+
 def overlay_supported(directory: str | os.PathLike[str]) -> tuple[bool, str]:
     """Whether overlayfs works on the file system of `directory`, found by a real mount
     (in a child process with its own mount namespace, so nothing can be left mounted):
-    merge two lowers, write through, and delete (a whiteout must appear)."""
-    if os.geteuid() != 0:
-        return False, "overlay mounts need root here"
+    merge two lowers, write through, delete (a whiteout must appear) and replace a
+    directory (it must be marked opaque). An unprivileged user's probe runs in a user
+    namespace of its own and mounts with `userxattr`, as its store's mounts will be."""
+    privileged = os.geteuid() == 0
+    uid, gid = os.geteuid(), os.getegid()
     probe = Path(directory) / f".overlay-probe-{secrets.token_hex(4)}"
     try:
         probe.mkdir(mode=0o700)
     except OSError as error:
         return False, f"cannot make a probe directory: {error.strerror}"
     try:
-        for name in ("lower1", "lower2", "upper", "work", "merged"):
+        for name in ("lower1", "lower2", "upper", "work", "merged", "lower2/dir"):
             (probe / name).mkdir()
         (probe / "lower1/a").write_text("a")
         (probe / "lower2/b").write_text("b")
+        (probe / "lower2/dir/x").write_text("x")
         options = ",".join(
             (
-                *overlay_options(),
+                *overlay_options(userxattr=not privileged),
                 f"lowerdir={probe / 'lower1'}:{probe / 'lower2'}",
                 f"upperdir={probe / 'upper'}",
                 f"workdir={probe / 'work'}",
             )
         )
+        opaque = OPAQUE_XATTR if privileged else USER_OPAQUE_XATTR
         pid = os.fork()
         if pid == 0:  # pragma: no cover - runs in the child
             code = 1
             try:
-                unshare(CLONE_NEWNS)
+                if privileged:
+                    unshare(CLONE_NEWNS)
+                else:
+                    enter_own_user_namespace(uid, gid)
                 mount(None, "/", None, MS_REC | MS_PRIVATE, None)
                 merged = probe / "merged"
                 mount("overlay", str(merged), "overlay", 0, options)
                 (merged / "c").write_text("c")
                 (merged / "a").unlink()
+                (merged / "dir/x").unlink()
+                (merged / "dir").rmdir()
+                (merged / "dir").mkdir()
                 whiteout = os.lstat(probe / "upper/a")
                 ok = (
-                    sorted(os.listdir(merged)) == ["b", "c"]
+                    sorted(os.listdir(merged)) == ["b", "c", "dir"]
+                    and os.listdir(merged / "dir") == []
                     and (probe / "upper/c").exists()
                     and stat.S_ISCHR(whiteout.st_mode)
                     and whiteout.st_rdev == 0
+                    and os.getxattr(probe / "upper/dir", opaque) == b"y"
                 )
                 code = 0 if ok else 2
             except BaseException:
@@ -441,6 +498,7 @@ def overlay_supported(directory: str | os.PathLike[str]) -> tuple[bool, str]:
         code = os.waitstatus_to_exitcode(status)
     finally:
         remove_tree(probe)
+    how = "overlay works" if privileged else "overlay works (userxattr, in a user namespace)"
     if code == 0:
-        return True, "overlay works"
+        return True, how
     return False, "an overlay test mount failed" if code == 1 else "overlay misbehaved"

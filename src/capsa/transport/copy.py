@@ -12,7 +12,11 @@ Indexes (multi-platform images) are copied one of three ways:
   the destination gets a single-platform image, whose digest is that manifest's;
 - `all_platforms=True`: the index and every manifest in it, whole;
 - `keep_index=True`: the index as it is (its digest kept) but only the wanted platform's
-  manifest and blobs, as containerd keeps a pull; the other entries are left dangling.
+  manifest and blobs, as containerd keeps a pull; the other entries are left dangling;
+- `available_platforms=True`: every image of the index whose manifest and blobs the
+  source holds (an archive saved from a partial pull has only some); the index is kept
+  as it is where the destination allows that (the store), else rewritten to list only
+  the images copied.
 
 Layers move `jobs` at a time (threads) when both the source and the destination say
 their blob methods may run concurrently (a `concurrent_blobs = True` attribute: the
@@ -67,6 +71,7 @@ def copy_image(
     platform: Platform | None = None,
     all_platforms: bool = False,
     keep_index: bool = False,
+    available_platforms: bool = False,
     progress: ProgressCallback | None = None,
     name: str | None = None,
     jobs: int = 1,
@@ -80,15 +85,18 @@ def copy_image(
     the image, NotFound when no manifest fits the platform. The caller owns `src` and
     `dst`; on an error, abort() the destination.
     """
-    if all_platforms and (platform is not None or keep_index):
+    if (all_platforms or available_platforms) and (platform is not None or keep_index):
         raise InvalidArgument(
             "all platforms were asked for together with one platform",
-            hint="give either all_platforms or platform/keep_index",
+            hint="give either all_platforms, available_platforms or platform/keep_index",
         )
+    if all_platforms and available_platforms:
+        raise InvalidArgument("give either all_platforms or available_platforms")
     data, media_type = src.top_manifest()
     if not (_concurrent(src) and _concurrent(dst)):
         jobs = 1
     copier = _Copier(src, dst, platform, all_platforms, keep_index, progress, max(jobs, 1))
+    copier.available_platforms = available_platforms
     top = copier.copy_document(data, media_type, 0)
     dst.commit(name)
     return top
@@ -113,6 +121,7 @@ class _Copier:
         self.explicit_platform = platform is not None
         self.all_platforms = all_platforms
         self.keep_index = keep_index
+        self.available_platforms = False
         self.progress = progress
         self.decompressed: dict[Digest, Descriptor] = {}  # DiffID -> what was stored
 
@@ -128,6 +137,8 @@ class _Copier:
             kind = _kind(document.media_type, media_type, mt.OCI_MANIFEST)
             return self._copy_manifest(document, data, kind, depth)
         kind = _kind(document.media_type, media_type, mt.OCI_INDEX)
+        if self.available_platforms:
+            return self._copy_available_index(document, data, kind, depth)
         if not self.all_platforms and not self.keep_index:
             chosen = choose(document, self.wanted)
             return self.copy_document(self._fetch(chosen), chosen.media_type, depth + 1)
@@ -148,6 +159,39 @@ class _Copier:
                 self._copy_blob(entry, entry)
                 entries.append(entry)
         return self._put_index(index, data, kind, target_kind, tuple(entries))
+
+    def _copy_available_index(self, index: Index, data: bytes, kind: str, depth: int) -> Descriptor:
+        entries = [entry for entry in index.manifests if self._available(entry, depth + 1)]
+        if not entries:
+            raise NotFound(
+                f"{self.src.description}: no platform of the image index has all its blobs",
+                hint="the archive holds an index without the images it lists",
+            )
+        target_kind = self._target_type(kind)
+        written = [
+            _retarget(entry, self.copy_document(self._fetch(entry), entry.media_type, depth + 1))
+            for entry in entries
+        ]
+        unchanged = written == entries and target_kind == kind
+        if unchanged and (self.dst.sparse_indexes or entries == list(index.manifests)):
+            return self._put_index(index, data, kind, target_kind, index.manifests)
+        return self._put_index(index, data, kind, target_kind, tuple(written))
+
+    def _available(self, entry: Descriptor, depth: int) -> bool:
+        """Whether the source holds this index entry whole: an image (not an artifact or
+        an attestation) with its config and every layer, or an index holding one."""
+        if depth > _MAX_DEPTH or not self.src.has_blob(entry):
+            return False
+        if entry.platform is not None and entry.platform.os == "unknown":
+            return False  # BuildKit's attestations: nothing to run
+        if not (mt.is_manifest(entry.media_type) or mt.is_index(entry.media_type)):
+            return False
+        document = parse_manifest_or_index(self._fetch(entry), entry.media_type)
+        if isinstance(document, Index):
+            return any(self._available(child, depth + 1) for child in document.manifests)
+        if not mt.is_config(document.config.media_type):
+            return False
+        return all(self.src.has_blob(blob) for blob in (document.config, *document.layers))
 
     def _copy_sparse_index(
         self, index: Index, data: bytes, kind: str, target_kind: str, depth: int

@@ -71,6 +71,11 @@ class ImageSource(Protocol):
         Raises capsa.errors.NotFound if the source does not hold it."""
         ...
 
+    def has_blob(self, descriptor: Descriptor) -> bool:
+        """Whether the source holds this blob, manifest or index (an archive of a
+        multi-platform image may hold only some platforms' blobs)."""
+        ...
+
     def close(self) -> None: ...
 
 
@@ -99,6 +104,12 @@ class ImageDestination(Protocol):
     @property
     def layer_compressions(self) -> frozenset[Compression]:
         """The layer compressions this format stores; other layers are decompressed."""
+        ...
+
+    @property
+    def sparse_indexes(self) -> bool:
+        """Whether an index may be stored as it is when only some of its platforms are
+        copied (the image store); otherwise it is rewritten to list only those."""
         ...
 
     def has_blob(self, digest: Digest) -> bool: ...

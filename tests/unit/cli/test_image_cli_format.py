@@ -128,3 +128,35 @@ def test_changes_of_import() -> None:
 def test_bad_changes(change: str, message: str) -> None:
     with pytest.raises(InvalidArgument, match=message):
         apply_changes(ContainerConfig(), [change])
+
+
+@pytest.mark.parametrize(
+    ("pattern", "text", "matched"),
+    [
+        ("busybox", "busybox", True),
+        ("busy*", "busybox", True),
+        ("*", "localhost/busybox", False),  # `*` stops at `/`, as Go's path.Match
+        ("*/*", "localhost/busybox", True),
+        ("localhost/busybox:?atest", "localhost/busybox:latest", True),
+        ("[a-c]*", "busybox", True),
+        ("[^b]*", "busybox", False),
+        ("a\\*", "a*", True),
+        ("a\\*", "ab", False),
+    ],
+)
+def test_reference_globs_as_go_matches_them(pattern: str, text: str, matched: bool) -> None:
+    from capsa.cli.image_list import go_match
+
+    assert go_match(pattern, text) is matched
+
+
+def test_reference_filter_matches_tag_or_repository() -> None:
+    from capsa.cli.image_list import reference_matches
+
+    name = "docker.io/library/busybox:1.36"
+    assert reference_matches("busybox", name)
+    assert reference_matches("busybox:1.*", name)
+    assert not reference_matches("busybox:2*", name)
+    assert reference_matches("example.com/*/app", "example.com/team/app:latest")
+    with pytest.raises(InvalidArgument, match="unclosed"):
+        reference_matches("[abc", name)

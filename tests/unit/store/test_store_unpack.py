@@ -31,7 +31,13 @@ from capsa.store.compression import Compression
 from capsa.store.errors import DigestMismatch, LayerRefused
 from capsa.store.fsops import RecordingFsOps
 from capsa.store.idmap import IdMap
-from capsa.store.unpack import Style, UnpackResult, apply_layer, unpack_layer
+from capsa.store.unpack import (
+    USER_OPAQUE_XATTR,
+    Style,
+    UnpackResult,
+    apply_layer,
+    unpack_layer,
+)
 
 
 @pytest.fixture
@@ -411,6 +417,19 @@ def test_overlay_whiteout_then_directory_entry_is_opaque(
     assert ops.xattrs_of(upper2 / "d") == {b"trusted.overlay.opaque": b"y"}
 
 
+def test_overlay_for_userxattr_marks_opaque_with_user_xattrs(
+    tmp_path: Path, ops: RecordingFsOps
+) -> None:
+    # overlay mounted with `userxattr` (rootless) reads user.overlay.*, not trusted.*
+    lower = tmp_path / "lower"
+    (lower / "d").mkdir(parents=True)
+    (lower / "d/old").write_text("x")
+    upper = tmp_path / "upper"
+    apply(upper, tar_bytes(reg("d/.wh..wh..opq"), reg("d/new")), ops, style=Style.OVERLAY,
+          lowers=[lower], opaque_xattr=USER_OPAQUE_XATTR)  # fmt: skip
+    assert ops.xattrs_of(upper / "d") == {b"user.overlay.opaque": b"y"}
+
+
 def test_overlay_refuses_paths_through_a_lower_symlink(tmp_path: Path, ops: RecordingFsOps) -> None:
     lower = tmp_path / "lower"
     lower.mkdir()
@@ -456,3 +475,34 @@ def test_hard_link_to_a_symlink_links_the_symlink_itself(
     assert os.readlink(target / "h") == str(outside)
     assert (target / "h").lstat().st_ino == (target / "s").lstat().st_ino
     assert outside.read_text() == "keep" and outside.stat().st_nlink == 1
+
+
+@pytest.mark.parametrize("layer", ["plain", "replacements"])
+def test_writer_threads_give_the_same_tree(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, layer: str
+) -> None:
+    import capsa.store.unpack as unpack_module
+
+    if layer == "plain":
+        members = [dir_("a"), *(reg(f"a/{i}", b"x" * i) for i in range(400))]
+        members += [reg("a/7", b"again"), link("a/hard", "a/9"), sym("a/sym", "9")]
+        members += [reg("b"), dir_("c"), reg("c/1", b"1"), reg(".wh.c"), dir_("a/10")]
+        members += [reg("a/10/in", b"in"), reg("a/11"), dir_("a/11")]
+        data = tar_bytes(*members)
+    else:
+        members = [dir_("d"), *(reg(f"d/f{i}", b"%d" % i) for i in range(300))]
+        members += [reg("d/f1", b"rewritten"), link("d/hard", "d/f2"), sym("d/f4", "f1")]
+        members += [dir_("e"), reg("e/1"), reg("e/2"), reg("e"), reg("d/.wh.f5")]
+        data = tar_bytes(*members)
+    me = (os.geteuid(), os.getegid())
+    inline = tmp_path / "inline"
+    inline.mkdir()
+    apply_layer(io.BytesIO(data), inline, id_map=lambda u, g: me, threaded=False)
+    monkeypatch.setattr(unpack_module, "_SLOW_CREATE", 0.0)  # writers, whatever the disk
+    monkeypatch.setattr(unpack_module, "_MAX_PENDING", 8)  # and their queue full
+    threads = tmp_path / "threads"
+    threads.mkdir()
+    result = apply_layer(io.BytesIO(data), threads, id_map=lambda u, g: me)
+    assert tree(threads) == tree(inline)
+    assert result.entries == len(members)
+    assert os.stat(threads / ("a/hard" if layer == "plain" else "d/hard")).st_nlink == 2

@@ -177,6 +177,9 @@ class MemorySource:
             raise NotFound(f"no blob {descriptor.digest}")
         return io.BytesIO(self.blobs[descriptor.digest])
 
+    def has_blob(self, descriptor: Descriptor) -> bool:
+        return descriptor.digest in self.blobs or descriptor.digest in self.manifests
+
     def close(self) -> None:
         self.closed = True
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Protocol
 
-from capsa.store.unpack import Style
+from capsa.store.unpack import OPAQUE_XATTR, Style
 
 
 class Kind(StrEnum):
@@ -69,6 +69,7 @@ class ApplyTarget:
     path: str
     style: Style
     lowers: tuple[str, ...]  # parent trees, top first (overlay style only)
+    opaque_xattr: bytes = OPAQUE_XATTR  # how overlay style marks an opaque directory
 
 
 class Snapshotter(Protocol):

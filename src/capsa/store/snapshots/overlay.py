@@ -27,15 +27,16 @@ from capsa.store._files import remove_tree
 from capsa.store.fsops import FsOps
 from capsa.store.snapshots._dirs import DirSnapshotter
 from capsa.store.snapshots.base import ApplyTarget, Kind, Mount
-from capsa.store.unpack import Style
+from capsa.store.unpack import OPAQUE_XATTR, USER_OPAQUE_XATTR, Style
 
 MAX_LOWERS = 500  # overlayfs's OVL_MAX_STACK
 _PARAMETERS = Path("/sys/module/overlay/parameters")
 
 
-def overlay_options() -> tuple[str, ...]:
-    """Options every overlay mount gets on this kernel."""
-    options = []
+def overlay_options(*, userxattr: bool = False) -> tuple[str, ...]:
+    """Options every overlay mount gets on this kernel; `userxattr` for a store of an
+    unprivileged user, mounted in a user namespace (Linux 5.11 and later)."""
+    options = ["userxattr"] if userxattr else []
     if (_PARAMETERS / "index").exists():
         options.append("index=off")
     for feature in ("redirect_dir", "metacopy"):
@@ -48,9 +49,12 @@ def overlay_options() -> tuple[str, ...]:
 class OverlaySnapshotter(DirSnapshotter):
     name = "overlay"
 
-    def __init__(self, root: str | os.PathLike[str], *, ops: FsOps | None = None) -> None:
+    def __init__(
+        self, root: str | os.PathLike[str], *, ops: FsOps | None = None, userxattr: bool = False
+    ) -> None:
         super().__init__(root, ops=ops)
-        self.options = overlay_options()
+        self.userxattr = userxattr
+        self.options = overlay_options(userxattr=userxattr)
 
     def _check_depth(self, parent: sqlite3.Row | None) -> None:
         if parent is None:
@@ -101,4 +105,5 @@ class OverlaySnapshotter(DirSnapshotter):
         if row["kind"] != Kind.ACTIVE:
             raise InvalidArgument(f"snapshot {key!r} is not active: nothing can be applied to it")
         lowers = tuple(self._fs(parent["id"]) for parent in self._parents(row))
-        return ApplyTarget(self._fs(row["id"]), Style.OVERLAY, lowers)
+        opaque = USER_OPAQUE_XATTR if self.userxattr else OPAQUE_XATTR
+        return ApplyTarget(self._fs(row["id"]), Style.OVERLAY, lowers, opaque)

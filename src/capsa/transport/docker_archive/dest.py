@@ -51,6 +51,7 @@ class _Image:
 class DockerArchiveDestination:
     manifest_types = frozenset({media_types.DOCKER_MANIFEST})
     layer_compressions = frozenset({Compression.NONE, Compression.GZIP})
+    sparse_indexes = False
 
     def __init__(self, path: str, ref: str | None, description: str) -> None:
         self.description = description

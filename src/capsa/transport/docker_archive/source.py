@@ -94,6 +94,11 @@ class DockerArchiveSource:
             raise NotFound(f"{self.description}: the image has no blob {descriptor.digest}")
         return self._tar.open(path)
 
+    def has_blob(self, descriptor: Descriptor) -> bool:
+        return descriptor.digest in (self._config_descriptor.digest, self._manifest_digest) or (
+            descriptor.digest in self._paths
+        )
+
     def close(self) -> None:
         self._tar.close()
 

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 class ArchiveDestination:
     manifest_types = OCI_MANIFEST_TYPES
     layer_compressions = ALL_COMPRESSIONS
+    sparse_indexes = False
 
     def __init__(self, path: str, ref: str | None, description: str) -> None:
         self.description = description

@@ -45,6 +45,7 @@ class LayoutDestination:
     manifest_types = OCI_MANIFEST_TYPES
     layer_compressions = ALL_COMPRESSIONS
     concurrent_blobs = True  # each blob is its own temporary file, renamed into place
+    sparse_indexes = False
 
     def __init__(self, path: str, ref: str | None, description: str) -> None:
         self.description = description

@@ -101,6 +101,9 @@ class LayoutSource:
     def get_blob(self, descriptor: Descriptor) -> BlobReader:
         return self._files.open(layout.blob_path(descriptor.digest))
 
+    def has_blob(self, descriptor: Descriptor) -> bool:
+        return self._files.exists(layout.blob_path(descriptor.digest))
+
     def close(self) -> None:
         self._files.close()
 

@@ -41,6 +41,8 @@ class RegistryDestination:
     same registry that may hold the blobs (tried before uploading)."""
 
     concurrent_blobs = True
+    # Registries refuse an index whose manifests they do not hold.
+    sparse_indexes = False
     manifest_types = REGISTRY_MANIFEST_TYPES
     layer_compressions = ALL_COMPRESSIONS
 

@@ -66,5 +66,13 @@ class RegistrySource:
     def get_blob(self, descriptor: Descriptor) -> BlobDownload:
         return self.client.open_blob(descriptor)
 
+    def has_blob(self, descriptor: Descriptor) -> bool:
+        """Asked with a HEAD request: manifests under /manifests/, the rest /blobs/."""
+        from capsa.oci import media_types as mt
+
+        if mt.is_manifest(descriptor.media_type) or mt.is_index(descriptor.media_type):
+            return self.client.head_manifest(str(descriptor.digest)) is not None
+        return self.client.has_blob(descriptor.digest)
+
     def close(self) -> None:
         self.client.session.close()

@@ -23,7 +23,7 @@ from capsa.oci.digest import Digest
 from capsa.oci.image_config import ContainerConfig, History, ImageConfig, RootFS
 from capsa.oci.manifest import Manifest
 from capsa.oci.media_types import Compression
-from capsa.oci.platform import host_platform
+from capsa.oci.platform import Platform, host_platform
 from capsa.transport import compression
 from capsa.transport.store.dest import StoreDestination
 from capsa.transport.types import CHUNK
@@ -50,8 +50,10 @@ def commit_layer_image(
     created_by: str,
     comment: str = "",
     name: str | None = None,
+    platform: Platform | None = None,
 ) -> ImageRecord:
-    """Record a one-layer image whose layer is the plain tar in `layer` (seekable)."""
+    """Record a one-layer image whose layer is the plain tar in `layer` (seekable), for
+    `platform` (default: this host's)."""
     layer.seek(0)
     hasher = Digest("sha256", "0" * 64).hasher()
     size = 0
@@ -59,7 +61,7 @@ def commit_layer_image(
         hasher.update(chunk)
         size += len(chunk)
     diff_id = Digest("sha256", hasher.hexdigest())
-    platform = host_platform()
+    platform = (platform or host_platform()).normalize()
     image_config = ImageConfig(
         platform.architecture,
         platform.os,
@@ -99,6 +101,7 @@ def import_tarball(
     message: str = "",
     source: str = "",
     now: float | None = None,
+    platform: Platform | None = None,
 ) -> ImageRecord:
     """`docker import`: a root filesystem tarball (plain, gzip or zstd) as an image."""
     config = apply_changes(ContainerConfig(env=(DEFAULT_PATH,)), changes)
@@ -119,6 +122,7 @@ def import_tarball(
                 created_by=by,
                 comment=message,
                 name=name,
+                platform=platform,
             )
         with tempfile.TemporaryFile() as plain:
             try:
@@ -135,6 +139,7 @@ def import_tarball(
                 created_by=by,
                 comment=message,
                 name=name,
+                platform=platform,
             )
 
 

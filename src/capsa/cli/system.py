@@ -1,0 +1,195 @@
+"""capsa system: `df` (the disk space images take, as `docker system df` prints it).
+
+The image store answers for images. Containers, volumes and the build cache belong to
+the engine and the builder: they add their rows and verbose sections through `Usage`
+(df(args, usage=...)), and tell which images their containers use through `in_use`.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from capsa.cli._images import Parser, open_store
+from capsa.errors import InvalidArgument
+from capsa.humanize import human_size
+
+if TYPE_CHECKING:
+    from capsa.cli.gotemplate import Struct
+    from capsa.store.store import Store
+
+DF_TABLE = "table {{.Type}}\t{{.TotalCount}}\t{{.Active}}\t{{.Size}}\t{{.Reclaimable}}"
+DF_HEADERS = {
+    "Type": "TYPE",
+    "TotalCount": "TOTAL",
+    "Active": "ACTIVE",
+    "Size": "SIZE",
+    "Reclaimable": "RECLAIMABLE",
+}
+IMAGES_TABLE = (
+    "table {{.Repository}}\t{{.Tag}}\t{{.ID}}\t{{.CreatedSince}}\t{{.Size}}\t{{.SharedSize}}"
+    "\t{{.UniqueSize}}\t{{.Containers}}"
+)
+IMAGES_HEADERS = {"ID": "IMAGE ID", "CreatedSince": "CREATED"}
+
+
+@dataclass(frozen=True)
+class UsageRow:
+    """One line of `system df`: a kind of thing, how many, how many in use, their size
+    and what removing the unused ones would free (bytes)."""
+
+    type: str
+    total: int
+    active: int
+    size: int
+    reclaimable: int
+
+    def template_data(self) -> Struct:
+        from capsa.cli.gotemplate import Struct
+
+        reclaimable = human_size(self.reclaimable, precision=4)
+        if self.size > 0:
+            reclaimable += f" ({self.reclaimable * 100 // self.size}%)"
+        row = Struct(
+            {
+                "Active": str(self.active),
+                "Reclaimable": reclaimable,
+                "Size": human_size(self.size, precision=4),
+                "TotalCount": str(self.total),
+                "Type": self.type,
+            }
+        )
+        row.type_name = "diskUsage"
+        return row
+
+
+@dataclass(frozen=True)
+class VerboseSection:
+    """A part of `system df -v`: `Containers space usage:` and its rows (template data),
+    printed through `table` with `headers`; `key` names it in `--format json`."""
+
+    title: str
+    key: str
+    table: str
+    rows: Sequence[Struct]
+    headers: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Usage:
+    rows: Sequence[UsageRow] = ()
+    sections: Sequence[VerboseSection] = ()
+
+
+UsageOf = Callable[["Store"], Usage]
+ContainerCounts = Callable[["Store"], Mapping[str, int]]
+
+
+def _engine_usage(store: Store) -> Usage:
+    from capsa.cli.engine_usage import engine_usage
+
+    return engine_usage(store)
+
+
+def _container_counts(store: Store) -> Mapping[str, int]:
+    from capsa.cli.engine_usage import container_counts
+
+    return container_counts(store)
+
+
+def images_section(store: Store, counts: Mapping[str, int]) -> tuple[UsageRow, VerboseSection]:
+    """The Images row and the `Images space usage:` section."""
+    from capsa.cli._images import short_id
+    from capsa.cli.gotemplate import Struct
+    from capsa.cli.image_list import list_rows, since_seconds
+    from capsa.store.images import images_usage
+
+    usage = images_usage(store, counts)
+    by_id = {image.record.id: image for image in usage.images}
+    rows: list[Struct] = []
+    for row in list_rows(store):
+        image = by_id[row.record.id]
+        repository, tag = row.repository_tag
+        data = Struct(
+            {
+                "Repository": repository,
+                "Tag": tag,
+                "ID": short_id(row.record.id),
+                "CreatedSince": since_seconds(row.details.created),
+                "Size": human_size(image.size),
+                "SharedSize": human_size(image.shared_size),
+                "UniqueSize": human_size(image.unique_size),
+                "Containers": str(image.containers),
+            }
+        )
+        data.type_name = "image"
+        rows.append(data)
+    summary = UsageRow("Images", usage.total, usage.active, usage.size, usage.reclaimable)
+    return summary, VerboseSection(
+        "Images space usage:", "Images", IMAGES_TABLE, rows, IMAGES_HEADERS
+    )
+
+
+def df(
+    args: list[str], usage: UsageOf = _engine_usage, counts: ContainerCounts = _container_counts
+) -> int:
+    from capsa.cli.formatter import JSON, render
+    from capsa.cli.gotemplate import Template, to_json
+
+    parser = Parser("system df", "Show the disk space images take")
+    parser.add_argument("-v", "--verbose", action="store_true", help="show each image")
+    parser.add_argument("--format", help="table, json, or a Go template ('{{.Size}}')")
+    options = parser.parse_args(args)
+    store = open_store(options.root)
+    try:
+        images_row, images_part = images_section(store, counts(store))
+        extra = usage(store)
+    finally:
+        store.close()
+    rows = [images_row, *extra.rows]
+    sections = [images_part, *extra.sections]
+    if not options.verbose:
+        data = [row.template_data() for row in rows]
+        sys.stdout.write(render(options.format, data, default=DF_TABLE, headers=DF_HEADERS))
+        return 0
+    if options.format and not options.format.startswith("table"):
+        document = {section.key: list(section.rows) for section in sections}
+        if options.format == JSON:
+            sys.stdout.write(to_json(document) + "\n")
+        else:
+            text = options.format.replace("\\t", "\t").replace("\\n", "\n")
+            sys.stdout.write(Template.parse(text).execute(document) + "\n")
+        return 0
+    if options.format:
+        raise InvalidArgument(
+            "system df -v prints its own tables", hint="use --format json or a template"
+        )
+    parts = [
+        f"{section.title}\n\n"
+        + render(None, section.rows, default=section.table, headers=section.headers)
+        for section in sections
+    ]
+    sys.stdout.write("\n".join(parts))
+    return 0
+
+
+SYSTEM_COMMANDS: dict[str, Callable[[list[str]], int]] = {"df": df}
+
+
+def run(args: list[str]) -> int:
+    if not args or args[0] in ("-h", "--help"):
+        sys.stdout.write(
+            "usage: capsa system COMMAND [ARGS...]\n\nCommands: "
+            + ", ".join(SYSTEM_COMMANDS)
+            + "\n"
+        )
+        return 0 if args else 125
+    command = SYSTEM_COMMANDS.get(args[0])
+    if command is None:
+        raise InvalidArgument(
+            f"unknown command 'system {args[0]}'",
+            hint=f"use one of {', '.join(SYSTEM_COMMANDS)}",
+        )
+    return command(args[1:])
