@@ -17,6 +17,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "import": ("capsa.cli.import_", "make an image of a root filesystem tarball"),
     "info": ("capsa.cli.info", "show how this host runs containers"),
     "load": ("capsa.cli.load", "load images from a docker-archive or oci-archive"),
+    "network": ("capsa.cli.network", "manage networks (create, ls, inspect, rm, prune, ...)"),
     "rmi": ("capsa.cli.rmi", "remove images"),
     "save": ("capsa.cli.save", "write images to a docker-archive or oci-archive"),
     "tag": ("capsa.cli.tag", "give an image another name"),
