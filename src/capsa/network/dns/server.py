@@ -288,10 +288,16 @@ class DnsServer:
             self.control_path.unlink()
         control = await asyncio.start_unix_server(self.control, path=str(self.control_path))
         os.chmod(self.control_path, 0o600)
+        pid_path = self.control_path.with_suffix(".pid")
+        pid_path.write_text(f"{os.getpid()}\n")
         ready("ready")
-        await self.stopping.wait()
-        control.close()
-        self.close_listeners()
+        try:
+            await self.stopping.wait()
+        finally:
+            control.close()
+            self.close_listeners()
+            with contextlib.suppress(FileNotFoundError):
+                pid_path.unlink()
 
 
 def main(argv: list[str]) -> int:
