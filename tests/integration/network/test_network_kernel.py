@@ -139,7 +139,7 @@ def test_port_already_bound_is_refused_and_nothing_is_left(lab: Lab) -> None:
         one = lab.container()
         lab.networks.create("app")
         before = host_links(lab)
-        with pytest.raises(Conflict, match="8081/tcp.*already in use"):
+        with pytest.raises(Conflict, match=r"8081/tcp.*already in use"):
             lab.networks.setup(A, one, [Attachment("app")], parse_port_specs(["8081:80"]))
         assert lab.networks.state.endpoints() == []
         assert lab.networks.state.ports() == []
