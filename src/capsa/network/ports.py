@@ -57,6 +57,8 @@ def parse_port_spec(spec: str) -> list[PortMapping]:
             f"invalid port spec {spec!r}: protocol {protocol!r} is not supported",
             hint="tcp or udp",
         )
+    if body.startswith("["):
+        _host_ip(body, spec)  # raises: IPv6 is not supported
     parts = body.rsplit(":", 2) if body.count(":") <= 2 else None
     if not body or parts is None:
         raise InvalidArgument(
