@@ -31,6 +31,7 @@ test: setup
 
 bench: setup
 	$(PY) bench/runtime_start.py
+	$(PY) bench/network.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info .mypy_cache .ruff_cache .pytest_cache

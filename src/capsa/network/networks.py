@@ -1,8 +1,11 @@
 """`Networks`: the one object the engine and `capsa network` use.
 
-Networks are rows in the state database; their bridges exist while they have endpoints
-(made by the first container to join, removed with the last, as Podman's netavark does);
-their firewall rules live in capsa's own nftables table while the network exists.
+Networks are rows in the state database. A network's bridge is made by the first
+container that joins it (or again after a reboot) and stays until the network is removed,
+as docker0 and Docker's bridges do: making and deleting a bridge costs tens of
+milliseconds (the kernel waits for an RCU grace period to unregister a device), which
+`capsa run --rm` would otherwise pay twice. Its firewall rules live in capsa's own
+nftables table while the network exists.
 
 Host-side work (links, nftables, the DNS server, port sockets) runs under a host lock
 (`<run_root>/network/lock`, flock) so that two capsa processes never interleave it, and
@@ -724,11 +727,6 @@ class Networks:
         )
         self.dns.sync(wanted)
 
-    def _remove_idle_bridges(self, nl: Netlink, network_ids: set[str]) -> None:
-        for network in self.state.networks():
-            if network.id in network_ids and not self.state.endpoints(network_id=network.id):
-                nl.delete_link(network.bridge)
-
     def _teardown(self, container_id: str) -> None:
         endpoints = self.state.endpoints(container_id=container_id)
         ports = self.state.ports(container_id=container_id)
@@ -739,7 +737,6 @@ class Networks:
                 db.execute("DELETE FROM ports WHERE container_id = ?", (container_id,))
                 db.execute("DELETE FROM endpoints WHERE container_id = ?", (container_id,))
             self._unpublish(ports)
-            self._remove_idle_bridges(nl, {e.network_id for e in endpoints})
         if endpoints:
             self._sync_dns()
 
@@ -758,7 +755,6 @@ class Networks:
                     (container_id, network.id),
                 )
             self._unpublish(ports)
-            self._remove_idle_bridges(nl, {network.id})
         self._sync_dns()
 
 

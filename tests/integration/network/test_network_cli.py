@@ -84,6 +84,7 @@ def test_connect_and_disconnect_by_netns(lab: Lab) -> None:
     assert busy.returncode == 125 and "active endpoints (svc)" in busy.stderr
     assert capsa(lab, "disconnect", "app", cid).returncode == 0
     assert "eth0" not in lab.sh(netns, "ip -o link").stdout
+    assert capsa(lab, "rm", "app").returncode == 0
     assert host_links(lab) == {"lo", "uplink"}
 
 
