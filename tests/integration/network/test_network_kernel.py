@@ -280,3 +280,27 @@ def test_removing_a_network_removes_its_rules_and_bridge(lab: Lab) -> None:
     assert "ip capsa" in host_ruleset(lab)  # the default network's rules stay
     with pytest.raises(Conflict, match="pre-defined"):
         lab.networks.remove("bridge")
+
+
+def test_dns_server_comes_back_after_it_was_killed(lab: Lab) -> None:
+    import os
+    import signal
+    import time
+
+    lab.networks.create("app")
+    one, two = lab.container(), lab.container()
+    s1 = lab.networks.setup(A, one, [Attachment("app")], container_name="first")
+    pid_file = lab.config.run_root / "network" / "dns.pid"
+    pid = int(pid_file.read_text())
+    os.kill(pid, signal.SIGKILL)
+    deadline = time.monotonic() + 5
+    while os.path.exists(f"/proc/{pid}") and time.monotonic() < deadline:
+        time.sleep(0.02)
+    s2 = lab.networks.setup(B, two, [Attachment("app")], container_name="second")
+    assert int(pid_file.read_text()) != pid
+    server = str(s2.interfaces[0].dns_server)
+    assert lab.resolve(two, server, "first") == [str(s1.interfaces[0].address.ip)]
+    # The last container going stops it.
+    lab.networks.teardown(A)
+    lab.networks.teardown(B)
+    assert not pid_file.exists()

@@ -61,6 +61,10 @@ class DnsControl:
         if reply is None:
             if wanted:
                 self._start()
+            else:
+                for stale in (self.socket_path, self.socket_path.with_suffix(".pid")):
+                    with contextlib.suppress(FileNotFoundError):
+                        stale.unlink()  # a crashed server's
             return
         self._check(reply)
 

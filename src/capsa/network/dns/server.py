@@ -242,13 +242,19 @@ class DnsServer:
 
     # -- control ---------------------------------------------------------------------
 
+    def _leave(self) -> None:
+        """Give up the sockets and the files before saying "exit": the caller may start
+        a new server the moment it has the answer."""
+        self.close_listeners()
+        for path in (self.control_path, self.control_path.with_suffix(".pid")):
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+
     async def reload(self) -> str:
         try:
             self.load()
             if not self.zones:
-                self.close_listeners()
-                with contextlib.suppress(FileNotFoundError):
-                    self.control_path.unlink()
+                self._leave()
                 return "exit"  # the control handler stops the loop once it has said so
             await self.rebind()
         except Exception as error:  # reported to the caller, who raises it
@@ -262,9 +268,7 @@ class DnsServer:
             if line == "reload":
                 reply = await self.reload()
             elif line == "stop":
-                self.close_listeners()
-                with contextlib.suppress(FileNotFoundError):
-                    self.control_path.unlink()
+                self._leave()
                 reply = "exit"
             elif line == "ping":
                 reply = "ok"
@@ -288,16 +292,18 @@ class DnsServer:
             self.control_path.unlink()
         control = await asyncio.start_unix_server(self.control, path=str(self.control_path))
         os.chmod(self.control_path, 0o600)
-        pid_path = self.control_path.with_suffix(".pid")
-        pid_path.write_text(f"{os.getpid()}\n")
+        self.control_path.with_suffix(".pid").write_text(f"{os.getpid()}\n")
         ready("ready")
         try:
             await self.stopping.wait()
         finally:
             control.close()
             self.close_listeners()
-            with contextlib.suppress(FileNotFoundError):
-                pid_path.unlink()
+            # Our files, unless "exit" already removed them and a successor made its own.
+            pid_path = self.control_path.with_suffix(".pid")
+            with contextlib.suppress(OSError, ValueError):
+                if int(pid_path.read_text()) == os.getpid():
+                    self._leave()
 
 
 def main(argv: list[str]) -> int:
