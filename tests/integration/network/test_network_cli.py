@@ -8,9 +8,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from capsa.network.netns import create_netns, entered, remove_netns
+from network_lab import Lab, host_links
 
-from .conftest import Lab, host_links
+from capsa.network.netns import create_netns, entered, remove_netns
 
 CAPSA = str(Path(sys.executable).with_name("capsa"))
 

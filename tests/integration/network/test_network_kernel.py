@@ -7,13 +7,12 @@ import socket
 import threading
 
 import pytest
+from network_lab import UPLINK_HOST, UPLINK_OUTSIDE, Lab, host_links, host_ruleset
 
 from capsa.errors import AlreadyExists, Conflict, InvalidArgument, NotFound
 from capsa.network.model import Attachment
 from capsa.network.netns import entered
 from capsa.network.ports import parse_port_specs
-
-from .conftest import UPLINK_HOST, UPLINK_OUTSIDE, Lab, host_links, host_ruleset
 
 A = "a" * 64
 B = "b" * 64

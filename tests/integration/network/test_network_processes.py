@@ -8,10 +8,10 @@ import sys
 import textwrap
 from pathlib import Path
 
+from network_lab import Lab, host_links
+
 from capsa.network.model import Attachment, PortMapping
 from capsa.network.netns import create_netns
-
-from .conftest import Lab, host_links
 
 SETUPS = textwrap.dedent(
     """
