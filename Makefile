@@ -34,6 +34,7 @@ bench: setup
 	$(PY) bench/registry_server.py
 	$(PY) bench/registry_transfer.py
 	$(PY) bench/image_unpack.py
+	$(PY) bench/network.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info .mypy_cache .ruff_cache .pytest_cache

@@ -27,6 +27,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "login": ("capsa.cli.login", "log in to a registry"),
     "logout": ("capsa.cli.logout", "log out of a registry"),
     "logs": (f"{_C}:logs", "show a container's output"),
+    "network": ("capsa.cli.network", "manage networks (create, ls, inspect, rm, prune, ...)"),
     "pause": (f"{_C}:pause", "pause all processes of containers"),
     "ps": (f"{_C}:ps", "list containers"),
     "pull": ("capsa.cli.pull", "download an image from a registry"),
