@@ -28,8 +28,12 @@ CHUNK = 1 << 20
 UPLINK_HOST = "192.0.2.1"
 
 
-def _receiver(netns: str, port: int, ready: multiprocessing.synchronize.Event,
-              result: multiprocessing.queues.Queue[float]) -> None:
+def _receiver(
+    netns: str,
+    port: int,
+    ready: multiprocessing.synchronize.Event,
+    result: multiprocessing.queues.Queue[float],
+) -> None:
     from capsa.network.netns import entered
 
     with entered(netns):
@@ -64,8 +68,9 @@ def _sender(netns: str, host: str, port: int, size: int) -> None:
     conn.close()
 
 
-def transfer(server_ns: str, listen_port: int, client_ns: str, host: str, port: int,
-             size: int) -> float:
+def transfer(
+    server_ns: str, listen_port: int, client_ns: str, host: str, port: int, size: int
+) -> float:
     """Bytes per second received by a server in `server_ns` from a client in
     `client_ns` connecting to host:port (each in its own process: two cores)."""
     context = multiprocessing.get_context("fork")
@@ -147,13 +152,15 @@ def main() -> int:
         print(f"teardown                    {statistics.median(teardowns) * 1000:7.1f} ms")
 
         # -- throughput ----------------------------------------------------------------
-        status = networks.setup("f" * 64, container, [Attachment("bridge")],
-                                [PortMapping(5001, 8080)])
+        status = networks.setup(
+            "f" * 64, container, [Attachment("bridge")], [PortMapping(5001, 8080)]
+        )
         networks.create("jumbo", options={"mtu": "65535"})
         jumbo = create_netns(outer, f"bench-jumbo-{secrets.token_hex(3)}")
         made.append(jumbo)
-        jumbo_status = networks.setup("e" * 64, jumbo, [Attachment("jumbo")],
-                                      [PortMapping(5001, 8081)])
+        jumbo_status = networks.setup(
+            "e" * 64, jumbo, [Attachment("jumbo")], [PortMapping(5001, 8081)]
+        )
         size = options.mib * CHUNK
         loopback = "loopback (127.0.0.1)"
         paths = {

@@ -6,6 +6,7 @@ process of it is left."""
 from __future__ import annotations
 
 import os
+import secrets
 import shutil
 import signal
 import subprocess
@@ -55,24 +56,48 @@ def _stop_spawner(root: Path) -> None:
         pass
 
 
+def _kill_processes_in(netns: str) -> None:
+    """Whatever still runs in the test's namespace (a DNS server, a stray monitor)."""
+    try:
+        wanted = os.stat(netns).st_ino
+    except OSError:
+        return
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit() or int(entry) == os.getpid():
+            continue
+        try:
+            if os.stat(f"/proc/{entry}/ns/net").st_ino == wanted:
+                os.kill(int(entry), signal.SIGKILL)
+        except OSError:
+            pass
+
+
 @pytest.fixture
 def capsa(tmp_path: Path) -> Iterator[Capsa]:
     if not any(os.path.exists(p) for p in ("/bin/busybox", "/usr/bin/busybox")):
         pytest.skip("busybox-static is not installed")
     root = tmp_path / "root"
-    tool = Capsa(root)
-    tool("image", "default")
+    name = f"capsa-e2e-{secrets.token_hex(4)}"
+    subprocess.run(["ip", "netns", "add", name], check=True)
+    netns = f"/run/netns/{name}"
+    subprocess.run(["ip", "-n", name, "link", "set", "lo", "up"], check=True)
+    tool = Capsa(root, netns)
     made: list[str] = []
     try:
+        tool("image", "default")
         yield tool
     finally:
         made = tool("ps", "-aq", "--no-trunc", code=None).stdout.split()
         if made:
             tool("rm", "-f", "-v", *made, code=None)
         _stop_spawner(root)
-        left_mounts = _mounts_under(root)
+        _kill_processes_in(netns)
+        subprocess.run(["ip", "netns", "delete", name], check=False)
+        # capsa's own shared mount of its netns directory, as `ip netns` keeps /run/netns
+        netns_dir = str(root / "run" / "netns")
+        left_mounts = [m for m in _mounts_under(root) if m != netns_dir]
         left_cgroups = _cgroups_of(made)
-        for mount in reversed(left_mounts):
+        for mount in reversed(_mounts_under(root)):
             subprocess.run(["umount", "-l", mount], check=False)
         shutil.rmtree(root, ignore_errors=True)
         assert not left_mounts, f"mounts left behind: {left_mounts}"

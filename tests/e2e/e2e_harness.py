@@ -14,11 +14,18 @@ CAPSA = str(Path(sys.executable).with_name("capsa"))
 
 
 class Capsa:
-    """Runs `capsa` with CAPSA_ROOT set to this test's root."""
+    """Runs `capsa` with CAPSA_ROOT set to this test's root, inside the test's own
+    network namespace (`netns`, when given): its bridges, firewall table and DNS server
+    are then the test's alone, and go with the namespace."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, netns: str | None = None) -> None:
         self.root = root
+        self.netns = netns
         self.env = {**os.environ, "CAPSA_ROOT": str(root)}
+
+    def command(self, *args: str) -> list[str]:
+        prefix = ["nsenter", f"--net={self.netns}"] if self.netns else []
+        return [*prefix, CAPSA, *args]
 
     def __call__(
         self,
@@ -28,7 +35,7 @@ class Capsa:
         timeout: float = 60,
     ) -> subprocess.CompletedProcess[str]:
         raw = subprocess.run(
-            [CAPSA, *args],
+            self.command(*args),
             env=self.env,
             input=input,
             capture_output=True,
@@ -43,7 +50,7 @@ class Capsa:
         return done
 
     def popen(self, *args: str, **kwargs: Any) -> subprocess.Popen[bytes]:
-        return subprocess.Popen([CAPSA, *args], env=self.env, **kwargs)
+        return subprocess.Popen(self.command(*args), env=self.env, **kwargs)
 
     def inspect(self, name: str) -> dict[str, Any]:
         documents = json.loads(self("inspect", name).stdout)

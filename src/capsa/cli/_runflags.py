@@ -90,7 +90,7 @@ def add_run_flags(parser: argparse.ArgumentParser) -> None:
     a("--mount", action="append", default=[])
     a("--tmpfs", action="append", default=[])
     a("--volumes-from", action="append", default=[])
-    a("--network", "--net", default="")
+    a("--network", "--net", action="append", default=[])
     a("--network-alias", "--net-alias", action="append", default=[])
     a("--ip", default="")
     a("--mac-address", default="")
@@ -400,23 +400,29 @@ def _port_range(text: str, whole: str) -> list[int]:
     return list(range(start, end + 1))
 
 
-DEFAULT_NETWORK = "none"  # until bridge networks land, a container gets only loopback
+DEFAULT_NETWORK = "bridge"  # Docker's default network
 
 
 def parse_network(text: str, spec: Networking) -> None:
-    """--network none|host|container:NAME|NETWORK (default: DEFAULT_NETWORK)."""
-    text = text or DEFAULT_NETWORK
-    if text.startswith("container:"):
+    """--network none|host|container:NAME|NETWORK[,NETWORK...] (default: bridge). A
+    network name may be given several times (`--network a --network b`)."""
+    names = [part for part in (text or DEFAULT_NETWORK).split(",") if part] or [DEFAULT_NETWORK]
+    first = names[0]
+    if first.startswith("container:"):
         spec.mode = "container"
-        spec.peer = text.split(":", 1)[1]
+        spec.peer = first.split(":", 1)[1]
         if not spec.peer:
             raise InvalidArgument("invalid --network container: needs a container name")
-    elif text in ("none", "host"):
-        spec.mode = text
+    elif first in ("none", "host"):
+        spec.mode = first
     else:
+        spec.mode = "bridge"
+        spec.networks = list(dict.fromkeys(names))
+        return
+    if len(names) > 1:
         raise InvalidArgument(
-            f"network {text!r} is not available: bridge networks are not supported yet",
-            hint="use --network none, host or container:NAME",
+            f"--network {first} cannot be combined with other networks",
+            hint="give only bridge network names together",
         )
 
 
@@ -525,7 +531,7 @@ def spec_from_options(options: argparse.Namespace) -> ContainerSpec:
         dns_options=list(o.dns_option),
         extra_hosts=list(o.add_host),
     )
-    parse_network(o.network, network)
+    parse_network(",".join(o.network), network)
     from capsa.engine.etcfiles import parse_extra_host
 
     for entry in network.extra_hosts:

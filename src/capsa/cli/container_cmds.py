@@ -436,6 +436,31 @@ def _print_documents(documents: list[dict[str, Any]], format_text: str, missing:
     return 1 if missing else 0
 
 
+def port(args: list[str]) -> int:
+    """`capsa port CONTAINER [PRIVATE_PORT[/PROTO]]`, as Docker prints it."""
+    parser = Parser("port", "List a container's published ports")
+    parser.add_argument("container", metavar="CONTAINER")
+    parser.add_argument("private", nargs="?", metavar="PRIVATE_PORT[/PROTO]")
+    options = parser.parse_args(args)
+    with open_engine(options.root) as engine:
+        record = engine.find(options.container)
+        published: dict[str, Any] = (record.state.network_status or {}).get("Ports") or {}
+    lines = []
+    if options.private:
+        key = options.private if "/" in options.private else f"{options.private}/tcp"
+        bindings = published.get(key) or []
+        if not bindings:
+            raise NotFound(f"no public port {key!r} published for {record.name}")
+        lines = [f"{b.get('HostIp') or '0.0.0.0'}:{b.get('HostPort')}" for b in bindings]
+    else:
+        for key in sorted(published, key=lambda k: (int(k.split("/")[0]), k)):
+            for binding in published[key] or []:
+                host = f"{binding.get('HostIp') or '0.0.0.0'}:{binding.get('HostPort')}"
+                lines.append(f"{key} -> {host}")
+    sys.stdout.write("".join(f"{line}\n" for line in lines))
+    return 0
+
+
 def logs(args: list[str]) -> int:
     from capsa.monitor.logfile import read_entries
     from capsa.times import parse_time_arg
@@ -594,6 +619,7 @@ def container(args: list[str]) -> int:
         "list": ps,
         "ps": ps,
         "pause": pause,
+        "port": port,
         "prune": container_prune,
         "rename": rename,
         "restart": restart,

@@ -29,6 +29,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "logs": (f"{_C}:logs", "show a container's output"),
     "network": ("capsa.cli.network", "manage networks (create, ls, inspect, rm, prune, ...)"),
     "pause": (f"{_C}:pause", "pause all processes of containers"),
+    "port": (f"{_C}:port", "list a container's published ports"),
     "ps": (f"{_C}:ps", "list containers"),
     "pull": ("capsa.cli.pull", "download an image from a registry"),
     "push": ("capsa.cli.push", "upload an image to a registry"),

@@ -5,25 +5,29 @@ runs in."""
 from __future__ import annotations
 
 import contextlib
-import json
-import os
 import sys
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from capsa.cli._format import format_rows, render
-from capsa.cli._images import ROOT_ENV, Parser
-from capsa.config import Config
+from capsa.cli._images import Parser
+from capsa.cli.formatter import render, render_documents
 from capsa.errors import InvalidArgument, NotFound
 
 if TYPE_CHECKING:
     from capsa.network.model import Network
     from capsa.network.networks import Networks
 
-RUN_ROOT_ENV = "CAPSA_RUN_ROOT"
-HEADERS = {"ID": "NETWORK ID", "Name": "NAME", "Driver": "DRIVER", "Scope": "SCOPE",
-           "IPv6": "IPV6", "Internal": "INTERNAL", "Labels": "LABELS",
-           "CreatedAt": "CREATED AT"}
+RUN_ROOT_ENV = "CAPSA_RUNROOT"  # as capsa.engine.layout reads it
+HEADERS = {
+    "ID": "NETWORK ID",
+    "Name": "NAME",
+    "Driver": "DRIVER",
+    "Scope": "SCOPE",
+    "IPv6": "IPV6",
+    "Internal": "INTERNAL",
+    "Labels": "LABELS",
+    "CreatedAt": "CREATED AT",
+}
 
 
 def _parser(prog: str, description: str) -> Parser:
@@ -35,14 +39,23 @@ def _parser(prog: str, description: str) -> Parser:
 
 
 @contextlib.contextmanager
+def _engine(root: str | None, run_root: str | None) -> Iterator[Any]:
+    from capsa.engine.engine import Engine
+    from capsa.engine.layout import engine_config
+
+    engine = Engine(engine_config(root, run_root))
+    try:
+        yield engine
+    finally:
+        engine.close()
+
+
+@contextlib.contextmanager
 def _networks(root: str | None, run_root: str | None) -> Iterator[Networks]:
+    from capsa.engine.layout import engine_config
     from capsa.network.networks import Networks
 
-    config = Config.default(
-        root=root or os.environ.get(ROOT_ENV) or None,
-        run_root=run_root or os.environ.get(RUN_ROOT_ENV) or None,
-    )
-    networks = Networks(config)
+    networks = Networks(engine_config(root, run_root))
     try:
         yield networks
     finally:
@@ -126,8 +139,13 @@ def prune(args: list[str]) -> int:
         key, _, value = item.partition("=")
         if key not in ("label", "label!"):
             raise InvalidArgument(f"invalid prune filter {item!r}", hint="label=KEY[=VALUE]")
-        labels.append(value if key == "label" else value.replace("=", "!=", 1)
-                      if "=" in value else value + "!=")
+        labels.append(
+            value
+            if key == "label"
+            else value.replace("=", "!=", 1)
+            if "=" in value
+            else value + "!="
+        )
     if not options.force:
         sys.stdout.write(
             "WARNING! This will remove all custom networks not used by at least one "
@@ -191,7 +209,8 @@ def ls(args: list[str]) -> int:
     # Docker ANDs different keys and ORs values of one key.
     keys = {k for k, _ in filters}
     shown = [
-        n for n in items
+        n
+        for n in items
         if all(any(_filter(n, used, k, v) for kk, v in filters if kk == k) for k in keys)
     ]
     rows = []
@@ -203,7 +222,8 @@ def ls(args: list[str]) -> int:
     if options.quiet:
         sys.stdout.write("".join(f"{r['ID']}\n" for r in rows))
         return 0
-    sys.stdout.write(format_rows(options.format, rows, HEADERS, ["ID", "Name", "Driver", "Scope"]))
+    default = "table {{.ID}}\t{{.Name}}\t{{.Driver}}\t{{.Scope}}"
+    sys.stdout.write(render(options.format or None, rows, default=default, headers=HEADERS))
     return 0
 
 
@@ -214,10 +234,7 @@ def inspect(args: list[str]) -> int:
     options = parser.parse_args(args)
     with _networks(options.root, options.runroot) as networks:
         documents = [networks.inspect(name) for name in options.names]
-    if options.format and options.format != "json":
-        sys.stdout.write("".join(render(options.format, d) + "\n" for d in documents))
-    else:
-        sys.stdout.write(json.dumps(documents, indent=4) + "\n")
+    sys.stdout.write(render_documents(options.format, documents))
     return 0
 
 
@@ -227,32 +244,53 @@ def inspect(args: list[str]) -> int:
 def connect(args: list[str]) -> int:
     from capsa.network.model import Attachment
 
-    parser = _parser("connect", "Connect a running container to a network")
+    parser = _parser("connect", "Connect a container to a network")
     parser.add_argument("network", metavar="NETWORK")
-    parser.add_argument("container", metavar="CONTAINER", help="the container's ID")
-    parser.add_argument("--netns", required=True, help="the container's network namespace")
+    parser.add_argument("container", metavar="CONTAINER", help="a container's name or ID")
     parser.add_argument("--alias", action="append", default=[], help="a DNS name there")
     parser.add_argument("--ip", help="a fixed IPv4 address")
-    parser.add_argument("--name", default="", help="the container's name (for DNS)")
+    parser.add_argument(
+        "--netns", help="low level: a network namespace to join (CONTAINER is then an ID)"
+    )
+    parser.add_argument("--name", default="", help="with --netns: the name DNS answers")
     options = parser.parse_args(args)
-    with _networks(options.root, options.runroot) as networks:
-        networks.connect(
-            options.container,
-            options.netns,
-            Attachment(options.network, tuple(options.alias), options.ip),
-            container_name=options.name,
-        )
+    if options.netns:
+        with _networks(options.root, options.runroot) as networks:
+            networks.connect(
+                options.container,
+                options.netns,
+                Attachment(options.network, tuple(options.alias), options.ip),
+                container_name=options.name,
+            )
+        return 0
+    from capsa.engine import networking
+
+    with _engine(options.root, options.runroot) as engine:
+        record = engine.find(options.container)
+        with engine.lock(record.id):
+            networking.connect(engine, record, options.network, tuple(options.alias), options.ip)
     return 0
 
 
 def disconnect(args: list[str]) -> int:
     parser = _parser("disconnect", "Disconnect a container from a network")
     parser.add_argument("network", metavar="NETWORK")
-    parser.add_argument("container", metavar="CONTAINER", help="the container's ID")
+    parser.add_argument("container", metavar="CONTAINER", help="a container's name or ID")
     parser.add_argument("-f", "--force", action="store_true", help="(accepted)")
     options = parser.parse_args(args)
-    with _networks(options.root, options.runroot) as networks:
-        networks.disconnect(options.container, options.network)
+    from capsa.engine import networking
+
+    with _engine(options.root, options.runroot) as engine:
+        try:
+            record = engine.find(options.container)
+        except NotFound:
+            record = None
+        if record is None:  # an endpoint only the network state knows (--netns)
+            with _networks(options.root, options.runroot) as networks:
+                networks.disconnect(options.container, options.network)
+            return 0
+        with engine.lock(record.id):
+            networking.disconnect(engine, record, options.network)
     return 0
 
 
@@ -273,7 +311,8 @@ def network(args: list[str]) -> int:
     if not args or args[0] in ("-h", "--help"):
         sys.stdout.write(
             "usage: capsa network COMMAND [ARGS...]\n\nManage networks. Commands: "
-            + ", ".join(sorted(COMMANDS)) + "\n"
+            + ", ".join(sorted(COMMANDS))
+            + "\n"
         )
         return 0 if args else 125
     command = COMMANDS.get(args[0])

@@ -183,6 +183,21 @@ class EngineDB(Database):
             )
             return new
 
+    def update_spec(
+        self, container_id: str, change: Callable[[ContainerSpec], ContainerSpec]
+    ) -> ContainerSpec:
+        """Apply `change` to the stored spec in one write transaction (network connect)."""
+        with self.transaction() as db:
+            row = db.execute("SELECT spec FROM containers WHERE id = ?", (container_id,)).fetchone()
+            if row is None:
+                raise NotFound(f"no such container: {container_id}")
+            spec = change(ContainerSpec.from_json(json.loads(row["spec"])))
+            db.execute(
+                "UPDATE containers SET spec = ? WHERE id = ?",
+                (json.dumps(spec.to_json()), container_id),
+            )
+            return spec
+
     def rename_container(self, container_id: str, name: str) -> None:
         try:
             with self.transaction() as db:

@@ -13,7 +13,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from capsa.config import Config
-from capsa.engine import prepare, rootfs
+from capsa.engine import networking, prepare, rootfs
 from capsa.engine.db import ContainerRecord, EngineDB
 from capsa.engine.layout import Layout
 from capsa.engine.names import random_name, validate_name
@@ -100,6 +100,7 @@ class Engine:
         _validate(spec)
         spec.security.security_opt = inline_seccomp_profile(spec.security.security_opt)
         security_context(spec)  # a bad capability or profile fails now, not at start
+        networking.validate(self.config, spec)
         from capsa.transport.store.find import find_image
 
         try:
@@ -399,7 +400,7 @@ class Engine:
         for name in {record.state.runtime or record.spec.runtime, record.spec.runtime}:
             with contextlib.suppress(CapsaError, OSError):
                 self.runtime(name).delete(container_id, force=True)
-        prepare.cleanup_after_exit(self, record)
+        prepare.cleanup_after_exit(self, record, removing=True)
         rootfs.remove(self.store, container_id)
         prepare.remove_files(self, container_id)
         self.db.remove_container(container_id)

@@ -10,7 +10,7 @@ import time
 from dataclasses import replace
 
 from capsa.config import Config
-from capsa.engine import health, prepare
+from capsa.engine import health, networking, prepare
 from capsa.engine.db import ContainerRecord
 from capsa.engine.engine import Engine, boot_id, now_rfc3339
 from capsa.engine.runtimes import OCIRuntime
@@ -19,6 +19,10 @@ from capsa.engine.state import EXITED, RESTARTING, RUNNING, ContainerState, Heal
 from capsa.errors import CapsaError, ContainerError, NotFound
 from capsa.monitor.supervisor import MonitorOptions, exit_code, run_monitor
 from capsa.runtime.procinfo import start_time
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from capsa.network.model import NetworkStatus
 
 BACKOFF_START = 0.1  # seconds before the first restart; doubled each time (Docker)
 BACKOFF_MAX = 60.0
@@ -44,13 +48,18 @@ class ContainerHooks:
         )
         self.next_check: float | None = None
         self.check_pid = 0
+        self.network: NetworkStatus | None = None
 
     # -- a start ------------------------------------------------------------------------
 
     def create(self, console_socket: str | None) -> int:
         try:
             self.record = self.engine.db.container(self.id)
-            bundle = prepare.prepare_bundle(self.engine, self.record)
+            if self.network is None and networking.uses_networks(self.record.spec):
+                # Kept across restarts; this process holds the published ports' sockets.
+                self.network = networking.setup(self.engine, self.record)
+                self.record = self.engine.db.container(self.id)
+            bundle = prepare.prepare_bundle(self.engine, self.record, self.network)
             self.runtime.delete(self.id, force=True)  # a leftover of a killed monitor
             pid = self.runtime.create(self.id, bundle, console_socket=console_socket)
         except OSError as exc:
@@ -169,6 +178,9 @@ class ContainerHooks:
                 lambda s: replace(s, status=EXITED, finished_at=s.finished_at or now_rfc3339()),
             )
         prepare.cleanup_after_exit(self.engine, record)
+        if self.network is not None:
+            self.network.close_reservations()
+            self.network = None
         self.engine.db.update_state(self.id, lambda s: replace(s, monitor_pid=0, pid=0))
         if record.spec.auto_remove:
             self.engine.destroy(self.id, volumes=True)

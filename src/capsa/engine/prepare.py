@@ -25,6 +25,8 @@ from capsa.store._files import write_atomic
 
 if TYPE_CHECKING:
     from capsa.engine.engine import Engine
+    from capsa.engine.spec import ContainerSpec
+    from capsa.network.model import NetworkStatus
 
 INIT_BINARIES = ("/usr/bin/tini-static", "/usr/bin/catatonit", "/usr/libexec/podman/catatonit")
 
@@ -36,8 +38,11 @@ def find_init_binary() -> str:
     return ""
 
 
-def prepare_bundle(engine: Engine, record: ContainerRecord) -> str:
-    """Set up the container for a start; returns its bundle directory."""
+def prepare_bundle(
+    engine: Engine, record: ContainerRecord, network: NetworkStatus | None = None
+) -> str:
+    """Set up the container for a start; returns its bundle directory. `network`: what
+    its bridge networks gave it (capsa.engine.networking), else None."""
     layout = engine.layout
     spec = record.spec
     container_id = record.id
@@ -53,12 +58,11 @@ def prepare_bundle(engine: Engine, record: ContainerRecord) -> str:
     peers = _peer_namespaces(engine, record)
     hostname = ociconfig.hostname_of(spec, container_id)
     container_dir = layout.container_dir(container_id)
-    files = etcfiles.write_etc_files(
-        container_dir,
-        hostname,
-        etcfiles.hosts_file(spec, hostname, []),
-        etcfiles.resolv_conf(spec),
-    )
+    if network is not None:
+        hosts, resolv = _network_etc_files(spec, hostname, network)
+    else:
+        hosts, resolv = etcfiles.hosts_file(spec, hostname, []), etcfiles.resolv_conf(spec)
+    files = etcfiles.write_etc_files(container_dir, hostname, hosts, resolv)
     if spec.network.mode == "host" or spec.uts_mode == "host":
         files.pop("/etc/hostname")
     security = security_context(spec, ociconfig.MASKED_PATHS, ociconfig.READONLY_PATHS)
@@ -68,7 +72,7 @@ def prepare_bundle(engine: Engine, record: ContainerRecord) -> str:
         user=user,
         mounts=mounts,
         files=files,
-        netns=peers.pop("network", ""),
+        netns=peers.pop("network", "") or (record.state.netns if network is not None else ""),
         peer_namespaces=peers,
         init_binary=find_init_binary() if spec.init else "",
         capabilities=security.capabilities,
@@ -87,6 +91,26 @@ def prepare_bundle(engine: Engine, record: ContainerRecord) -> str:
     os.makedirs(bundle, mode=0o700, exist_ok=True)
     write_atomic(os.path.join(bundle, "config.json"), json.dumps(config).encode(), 0o600)
     return bundle
+
+
+def _network_etc_files(
+    spec: ContainerSpec, hostname: str, network: NetworkStatus
+) -> tuple[str, str]:
+    """/etc/hosts and /etc/resolv.conf on bridge networks: the container's own address,
+    and the network's DNS server where it has one."""
+    from capsa.network.resolv import hosts_content, resolv_conf_content
+
+    hosts = hosts_content(
+        network,
+        hostname,
+        extra_hosts=[etcfiles.parse_extra_host(entry) for entry in spec.network.extra_hosts],
+        domainname=spec.domainname,
+    )
+    search = [] if spec.network.dns_search == ["."] else spec.network.dns_search
+    resolv = resolv_conf_content(
+        network, servers=spec.network.dns, search=search, options=spec.network.dns_options
+    )
+    return hosts, resolv
 
 
 def _cgroup_v2() -> bool:
@@ -209,10 +233,15 @@ def _peer_namespaces(engine: Engine, record: ContainerRecord) -> dict[str, str]:
     return paths
 
 
-def cleanup_after_exit(engine: Engine, record: ContainerRecord) -> None:
-    """Undo a start's setup once no restart follows: unmount the root, the volumes'
-    own mounts stay (they may be shared)."""
+def cleanup_after_exit(engine: Engine, record: ContainerRecord, *, removing: bool = False) -> None:
+    """Undo a start's setup once no restart follows: unmount the root and tear down its
+    networks; the volumes' own mounts stay (they may be shared)."""
+    from capsa.engine import networking
+
     rootfs.unmount(engine.layout.rootfs(record.id))
+    with contextlib.suppress(NotFound):
+        record = engine.db.container(record.id)  # the namespace it got at setup
+    networking.teardown(engine, record, thorough=removing)
     with contextlib.suppress(NotFound):
         engine.db.update_state(record.id, lambda s: replace(s, rootfs_mounted=False))
 

@@ -109,6 +109,9 @@ def _launch(config: Config) -> None:
 def _preload() -> None:
     """Import what monitors run, so that they share it (see the module's notes)."""
     import capsa.engine.hooks
+    import capsa.network.netns
+    import capsa.network.networks
+    import capsa.network.resolv
     import capsa.runtime.create
     import capsa.runtime.delete
     import capsa.runtime.exec

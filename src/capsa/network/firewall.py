@@ -51,8 +51,11 @@ def _meta(key: str, value: str, op: str = "==") -> dict[str, Any]:
 
 def _payload(protocol: str, fieldname: str, value: Any, op: str = "==") -> dict[str, Any]:
     return {
-        "match": {"op": op, "left": {"payload": {"protocol": protocol, "field": fieldname}},
-                  "right": value}
+        "match": {
+            "op": op,
+            "left": {"payload": {"protocol": protocol, "field": fieldname}},
+            "right": value,
+        }
     }
 
 
@@ -65,8 +68,9 @@ def _ct_dnat() -> dict[str, Any]:
     return {"match": {"op": "in", "left": {"ct": {"key": "status"}}, "right": "dnat"}}
 
 
-def _chain(name: str, hook: str | None = None, kind: str = "filter", prio: int = 0
-           ) -> dict[str, Any]:
+def _chain(
+    name: str, hook: str | None = None, kind: str = "filter", prio: int = 0
+) -> dict[str, Any]:
     chain: dict[str, Any] = {"family": FAMILY, "table": TABLE, "name": name}
     if hook is not None:
         chain.update({"type": kind, "hook": hook, "prio": prio, "policy": "accept"})
@@ -74,8 +78,7 @@ def _chain(name: str, hook: str | None = None, kind: str = "filter", prio: int =
 
 
 def _rule(chain: str, *expr: dict[str, Any]) -> dict[str, Any]:
-    return {"add": {"rule": {"family": FAMILY, "table": TABLE, "chain": chain,
-                             "expr": list(expr)}}}
+    return {"add": {"rule": {"family": FAMILY, "table": TABLE, "chain": chain, "expr": list(expr)}}}
 
 
 def _table(verb: str) -> dict[str, Any]:
@@ -117,8 +120,17 @@ def ruleset(
     bridges = sorted(n.bridge for n in networks)
     commands += [
         _table("add"),
-        {"add": {"set": {"family": FAMILY, "table": TABLE, "name": "bridges",
-                         "type": "ifname", "elem": bridges}}},
+        {
+            "add": {
+                "set": {
+                    "family": FAMILY,
+                    "table": TABLE,
+                    "name": "bridges",
+                    "type": "ifname",
+                    "elem": bridges,
+                }
+            }
+        },
         _chain("guard", "prerouting", "filter", -300),
         _chain("prerouting", "prerouting", "nat", -100),
         _chain("output", "output", "nat", -100),
@@ -126,58 +138,109 @@ def ruleset(
         _chain("forward", "forward", "filter", 0),
         _chain("published"),
     ]
-    local = {"match": {"op": "==", "left": {"fib": {"result": "type", "flags": ["daddr"]}},
-                       "right": "local"}}
+    local = {
+        "match": {
+            "op": "==",
+            "left": {"fib": {"result": "type", "flags": ["daddr"]}},
+            "right": "local",
+        }
+    }
     commands += [
-        _rule("guard", _meta("iifname", "@bridges"), _payload("ip", "daddr", LOOPBACK),
-              {"drop": None}),
+        _rule(
+            "guard", _meta("iifname", "@bridges"), _payload("ip", "daddr", LOOPBACK), {"drop": None}
+        ),
         _rule("prerouting", local, {"jump": {"target": "published"}}),
         _rule("output", local, {"jump": {"target": "published"}}),
     ]
     # Two maps per kind of key, one for the address and one for the port: nft 1.0.6's
     # JSON cannot declare a map whose data is a concatenation (address . port).
-    keys = {"ip": ["ipv4_addr", "inet_proto", "inet_service"], "any": ["inet_proto",
-                                                                        "inet_service"]}
+    keys = {
+        "ip": ["ipv4_addr", "inet_proto", "inet_service"],
+        "any": ["inet_proto", "inet_service"],
+    }
     for kind, key in keys.items():
         for part, data in (("addr", "ipv4_addr"), ("port", "inet_service")):
-            commands.append({"add": {"map": {"family": FAMILY, "table": TABLE,
-                                             "name": f"{kind}_{part}", "type": key,
-                                             "map": data}}})
+            commands.append(
+                {
+                    "add": {
+                        "map": {
+                            "family": FAMILY,
+                            "table": TABLE,
+                            "name": f"{kind}_{part}",
+                            "type": key,
+                            "map": data,
+                        }
+                    }
+                }
+            )
     l4 = [{"meta": {"key": "l4proto"}}, {"payload": {"protocol": "th", "field": "dport"}}]
     daddr = {"payload": {"protocol": "ip", "field": "daddr"}}
     for kind, key_expr in (("ip", [daddr, *l4]), ("any", l4)):
         # A key missing from the maps ends the rule, not the chain.
         lookup = {"concat": key_expr}
-        commands.append(_rule("published", {"dnat": {
-            "family": FAMILY,
-            "addr": {"map": {"key": lookup, "data": f"@{kind}_addr"}},
-            "port": {"map": {"key": lookup, "data": f"@{kind}_port"}},
-        }}))
+        commands.append(
+            _rule(
+                "published",
+                {
+                    "dnat": {
+                        "family": FAMILY,
+                        "addr": {"map": {"key": lookup, "data": f"@{kind}_addr"}},
+                        "port": {"map": {"key": lookup, "data": f"@{kind}_port"}},
+                    }
+                },
+            )
+        )
     commands += port_elements("add", list(ports))
     internal = [n for n in networks if n.internal]
     external = [n for n in networks if not n.internal]
     for net in internal:
         commands += [
-            _rule("forward", _meta("iifname", net.bridge), _meta("oifname", net.bridge, "!="),
-                  {"drop": None}),
-            _rule("forward", _meta("oifname", net.bridge), _meta("iifname", net.bridge, "!="),
-                  {"drop": None}),
+            _rule(
+                "forward",
+                _meta("iifname", net.bridge),
+                _meta("oifname", net.bridge, "!="),
+                {"drop": None},
+            ),
+            _rule(
+                "forward",
+                _meta("oifname", net.bridge),
+                _meta("iifname", net.bridge, "!="),
+                {"drop": None},
+            ),
         ]
     commands.append(_rule("forward", _ct_dnat(), {"accept": None}))
     for net in external:
         commands.append(
-            _rule("forward", _meta("iifname", net.bridge), _meta("oifname", net.bridge, "!="),
-                  _meta("oifname", "@bridges"), {"drop": None})
+            _rule(
+                "forward",
+                _meta("iifname", net.bridge),
+                _meta("oifname", net.bridge, "!="),
+                _meta("oifname", "@bridges"),
+                {"drop": None},
+            )
         )
         if net.masquerade:
             commands.append(
-                _rule("postrouting", _payload("ip", "saddr", _prefix(net.subnet)),
-                      _meta("oifname", net.bridge, "!="), {"masquerade": None})
+                _rule(
+                    "postrouting",
+                    _payload("ip", "saddr", _prefix(net.subnet)),
+                    _meta("oifname", net.bridge, "!="),
+                    {"masquerade": None},
+                )
             )
         commands += [
-            _rule("postrouting", _meta("oifname", net.bridge),
-                  _payload("ip", "saddr", LOOPBACK), {"masquerade": None}),
-            _rule("postrouting", _meta("oifname", net.bridge), _ct_dnat(),
-                  _payload("ip", "saddr", _prefix(net.subnet)), {"masquerade": None}),
+            _rule(
+                "postrouting",
+                _meta("oifname", net.bridge),
+                _payload("ip", "saddr", LOOPBACK),
+                {"masquerade": None},
+            ),
+            _rule(
+                "postrouting",
+                _meta("oifname", net.bridge),
+                _ct_dnat(),
+                _payload("ip", "saddr", _prefix(net.subnet)),
+                {"masquerade": None},
+            ),
         ]
     return commands

@@ -65,9 +65,7 @@ def network_plan(
     else:
         gw = parse_address(gateway, "gateway")
         if gw not in subnet or gw in (subnet.network_address, subnet.broadcast_address):
-            raise InvalidArgument(
-                f"gateway {gw} is not a usable address of subnet {subnet}"
-            )
+            raise InvalidArgument(f"gateway {gw} is not a usable address of subnet {subnet}")
     pool: Subnet | None = None
     if ip_range is not None:
         pool = parse_subnet(ip_range)
@@ -86,9 +84,7 @@ def check_requested(
     """A fixed `--ip` must be a free host address of the subnet (it may lie outside
     --ip-range, which only bounds what is handed out, as in Docker)."""
     if address not in subnet:
-        raise InvalidArgument(
-            f"address {address} is not in subnet {subnet} of network {network}"
-        )
+        raise InvalidArgument(f"address {address} is not in subnet {subnet} of network {network}")
     if address in reserved(subnet, gateway):
         raise InvalidArgument(
             f"address {address} is reserved in network {network} "
@@ -131,9 +127,7 @@ def overlapping(subnet: Subnet, others: Iterable[tuple[str, Subnet]]) -> str | N
     return None
 
 
-def pick_subnet(
-    candidates: Iterable[Subnet], taken: Iterable[Subnet]
-) -> Subnet | None:
+def pick_subnet(candidates: Iterable[Subnet], taken: Iterable[Subnet]) -> Subnet | None:
     used = list(taken)
     for candidate in candidates:
         if not any(candidate.overlaps(t) for t in used):

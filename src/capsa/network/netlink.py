@@ -258,9 +258,7 @@ class Netlink:
         attrs.append(("IFLA_LINKINFO", info))
         msg = self._ifinfmsg()
         msg["attrs"] = attrs
-        self._request(
-            msg, RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL, f"creating veth {name} ({peer})"
-        )
+        self._request(msg, RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL, f"creating veth {name} ({peer})")
         return self._index(name)
 
     def _index(self, name: str) -> int:

@@ -48,9 +48,7 @@ def entered(path: str | os.PathLike[str] | None) -> Iterator[None]:
                 setns(target, CLONE_NEWNET)
             except OSError as error:
                 if error.errno == errno.EINVAL:
-                    raise InvalidArgument(
-                        f"{os.fspath(path)} is not a network namespace"
-                    ) from None
+                    raise InvalidArgument(f"{os.fspath(path)} is not a network namespace") from None
                 raise
             try:
                 yield

@@ -224,15 +224,20 @@ class Networks:
             options=options or {},
         )
 
-    def _options(self, options: dict[str, str]) -> tuple[dict[str, str], str | None, int | None,
-                                                          bool]:
+    def _options(
+        self, options: dict[str, str]
+    ) -> tuple[dict[str, str], str | None, int | None, bool]:
         normalized: dict[str, str] = {}
         for key, value in options.items():
             normalized[OPTION_ALIASES.get(key, key)] = value
-        known = {OPT_BRIDGE_NAME, OPT_MTU, OPT_MASQUERADE,
-                 "com.docker.network.bridge.default_bridge",
-                 "com.docker.network.bridge.enable_icc",
-                 "com.docker.network.bridge.host_binding_ipv4"}
+        known = {
+            OPT_BRIDGE_NAME,
+            OPT_MTU,
+            OPT_MASQUERADE,
+            "com.docker.network.bridge.default_bridge",
+            "com.docker.network.bridge.enable_icc",
+            "com.docker.network.bridge.host_binding_ipv4",
+        }
         unknown = sorted(set(normalized) - known)
         if unknown:
             shown = sorted(known - {"com.docker.network.bridge.default_bridge"})
@@ -327,10 +332,19 @@ class Networks:
                     elif bridge in bridges:
                         raise AlreadyExists(f"bridge {bridge} is used by another network")
                     network = Network(
-                        id=secrets.token_hex(32), name=name, bridge=bridge, subnet=subnet,
-                        gateway=gw, ip_range=pool_range, internal=internal, dns=dns,
-                        masquerade=masquerade, mtu=mtu, labels=dict(labels or {}),
-                        options=options, created=_now(),
+                        id=secrets.token_hex(32),
+                        name=name,
+                        bridge=bridge,
+                        subnet=subnet,
+                        gateway=gw,
+                        ip_range=pool_range,
+                        internal=internal,
+                        dns=dns,
+                        masquerade=masquerade,
+                        mtu=mtu,
+                        labels=dict(labels or {}),
+                        options=options,
+                        created=_now(),
                     )
                     self.state.insert_network(db, network)
             except sqlite3.IntegrityError:
@@ -352,9 +366,7 @@ class Networks:
     def remove(self, name: str) -> Network:
         network = self.get(name)
         if network.is_default:
-            raise Conflict(
-                f"{DEFAULT_NETWORK} is a pre-defined network and cannot be removed"
-            )
+            raise Conflict(f"{DEFAULT_NETWORK} is a pre-defined network and cannot be removed")
         with self._host():
             users: list[Endpoint] = self.state.endpoints(network_id=network.id)
             if users:
@@ -428,16 +440,26 @@ class Networks:
                     reservations.append(sock)
                     chosen.append((mapping, port))
                 endpoints = self._allocate(
-                    container_id, netns, container_name, list(zip(attachments, networks,
-                                                                  strict=True)), servers
+                    container_id,
+                    netns,
+                    container_name,
+                    list(zip(attachments, networks, strict=True)),
+                    servers,
                 )
                 target = next(
                     (e for e, n in zip(endpoints, networks, strict=True) if not n.internal),
                     None,
                 )
                 port_rows = [
-                    PublishedPort(container_id, m.protocol, m.host_ip, port, str(target.ip),
-                                  m.container_port, target.network_id)
+                    PublishedPort(
+                        container_id,
+                        m.protocol,
+                        m.host_ip,
+                        port,
+                        str(target.ip),
+                        m.container_port,
+                        target.network_id,
+                    )
                     for m, port in chosen
                     if target is not None
                 ]
@@ -473,8 +495,7 @@ class Networks:
             existing = self.state.endpoints(container_id=container_id)
             if any(e.network_id == network.id for e in existing):
                 raise Conflict(
-                    f"container {container_id[:12]} is already connected to network "
-                    f"{network.name}"
+                    f"container {container_id[:12]} is already connected to network {network.name}"
                 )
             name = container_name or (existing[0].container_name if existing else "")
             servers = servers or list(existing[0].dns_servers if existing else ())
@@ -485,12 +506,18 @@ class Networks:
                 while f"eth{number}" in used:
                     number += 1
                 interface = f"eth{number}"
-            chosen = Attachment(attachment.network, attachment.aliases, attachment.ip,
-                                attachment.mac, interface)
+            chosen = Attachment(
+                attachment.network, attachment.aliases, attachment.ip, attachment.mac, interface
+            )
             has_route = any(e.gateway_route for e in existing)
             endpoints = self._allocate(
-                container_id, netns, name, [(chosen, network)], servers,
-                route_taken=has_route, first_interface=len(existing),
+                container_id,
+                netns,
+                name,
+                [(chosen, network)],
+                servers,
+                route_taken=has_route,
+                first_interface=len(existing),
             )
             try:
                 created = self._plumb(endpoints)
@@ -501,23 +528,20 @@ class Networks:
                 with contextlib.suppress(CapsaError, OSError):
                     self._disconnect(container_id, network)
                 raise
-        return next(i for i in self.status(container_id).interfaces
-                    if i.network_id == network.id)
+        return next(i for i in self.status(container_id).interfaces if i.network_id == network.id)
 
     def disconnect(self, container_id: str, network_name: str) -> None:
         network = self.get(network_name)
         with self._host():
             if not any(
-                e.network_id == network.id
-                for e in self.state.endpoints(container_id=container_id)
+                e.network_id == network.id for e in self.state.endpoints(container_id=container_id)
             ):
                 raise NotFound(
                     f"container {container_id[:12]} is not connected to network {network.name}"
                 )
             self._disconnect(container_id, network)
 
-    def teardown(self, container_id: str, netns_path: str | os.PathLike[str] | None = None
-                 ) -> None:
+    def teardown(self, container_id: str, netns_path: str | os.PathLike[str] | None = None) -> None:
         """Remove every trace of the container's networking: veths, its addresses,
         published ports and rules, DNS names. Idempotent; safe after a crash."""
         del netns_path  # the veths are found by name; a gone namespace took its ends
@@ -608,15 +632,20 @@ class Networks:
                     used = [ipaddress.IPv4Address(r["ip"]) for r in rows]
                     if attachment.ip is not None:
                         address = ipam.parse_address(attachment.ip, "--ip")
-                        ipam.check_requested(address, network.subnet, network.gateway, used,
-                                             network.name)
+                        ipam.check_requested(
+                            address, network.subnet, network.gateway, used, network.name
+                        )
                     else:
                         last = db.execute(
                             "SELECT last_ip FROM networks WHERE id = ?", (network.id,)
                         ).fetchone()["last_ip"]
                         address = ipam.next_free(
-                            network.subnet, network.gateway, network.ip_range, used,
-                            ipaddress.IPv4Address(last) if last else None, network.name,
+                            network.subnet,
+                            network.gateway,
+                            network.ip_range,
+                            used,
+                            ipaddress.IPv4Address(last) if last else None,
+                            network.name,
                         )
                     interface = attachment.interface or f"eth{first_interface + i}"
                     if not INTERFACE.match(interface) or interface in interfaces:
@@ -636,8 +665,9 @@ class Networks:
                         host_interface=ipam.host_interface_name(container_id, network.id),
                         netns=netns,
                         ip=address,
-                        mac=ipam.parse_mac(attachment.mac) if attachment.mac else ipam.mac_for(
-                            address),
+                        mac=ipam.parse_mac(attachment.mac)
+                        if attachment.mac
+                        else ipam.mac_for(address),
                         aliases=tuple(attachment.aliases),
                         dns_servers=tuple(servers),
                         gateway_route=gateway_route,
@@ -700,9 +730,19 @@ class Networks:
                 if ports:
                     nftables.run(firewall.port_elements("add", ports))
                 else:
-                    nftables.run([{"list": {"map": {"family": firewall.FAMILY,
-                                                     "table": firewall.TABLE,
-                                                     "name": "any_addr"}}}])
+                    nftables.run(
+                        [
+                            {
+                                "list": {
+                                    "map": {
+                                        "family": firewall.FAMILY,
+                                        "table": firewall.TABLE,
+                                        "name": "any_addr",
+                                    }
+                                }
+                            }
+                        ]
+                    )
                 return
             except OSError:
                 pass
@@ -741,8 +781,9 @@ class Networks:
             self._sync_dns()
 
     def _disconnect(self, container_id: str, network: Network) -> None:
-        ports = [p for p in self.state.ports(container_id=container_id)
-                 if p.network_id == network.id]
+        ports = [
+            p for p in self.state.ports(container_id=container_id) if p.network_id == network.id
+        ]
         with Netlink() as nl:
             nl.delete_link(ipam.host_interface_name(container_id, network.id))
             with self.state.transaction() as db:

@@ -39,8 +39,7 @@ def ensure_bridge(nl: Netlink, network: Network) -> tuple[int, bool]:
             index = nl.add_bridge(network.bridge, mac_for(network.gateway), network.mtu)
         except NetlinkError as error:
             raise CapsaError(
-                f"cannot create bridge {network.bridge} of network {network.name}: "
-                f"{error.strerror}"
+                f"cannot create bridge {network.bridge} of network {network.name}: {error.strerror}"
             ) from None
         created = True
     elif link.kind != "bridge":
@@ -52,9 +51,7 @@ def ensure_bridge(nl: Netlink, network: Network) -> tuple[int, bool]:
         )
     else:
         index = link.index
-    nl.add_address(
-        index, ipaddress.IPv4Interface(f"{network.gateway}/{network.subnet.prefixlen}")
-    )
+    nl.add_address(index, ipaddress.IPv4Interface(f"{network.gateway}/{network.subnet.prefixlen}"))
     # Published ports answer 127.0.0.1 in the kernel: a DNAT from the loopback source
     # must be allowed to leave by the bridge (the guard rule drops the reverse abuse).
     if not network.internal:
@@ -94,9 +91,7 @@ def add_endpoint(
                 hint="give the attachment another interface name",
             ) from None
         if error.errno == errno.EINVAL:
-            raise InvalidArgument(
-                f"{endpoint.netns} is not a network namespace"
-            ) from None
+            raise InvalidArgument(f"{endpoint.netns} is not a network namespace") from None
         raise
     finally:
         os.close(fd)

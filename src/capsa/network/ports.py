@@ -75,9 +75,7 @@ def parse_port_spec(spec: str) -> list[PortMapping]:
     c_start, c_end = _port_range(container, spec, "container port")
     count = c_end - c_start + 1
     if not host:
-        return [
-            PortMapping(port, 0, protocol, host_ip) for port in range(c_start, c_end + 1)
-        ]
+        return [PortMapping(port, 0, protocol, host_ip) for port in range(c_start, c_end + 1)]
     h_start, h_end = _port_range(host, spec, "host port")
     if count == 1 and h_end > h_start:
         return [PortMapping(c_start, h_start, protocol, host_ip, host_port_end=h_end)]
@@ -86,9 +84,7 @@ def parse_port_spec(spec: str) -> list[PortMapping]:
             f"invalid port spec {spec!r}: the host range {host} and the container range "
             f"{container} differ in length"
         )
-    return [
-        PortMapping(c_start + i, h_start + i, protocol, host_ip) for i in range(count)
-    ]
+    return [PortMapping(c_start + i, h_start + i, protocol, host_ip) for i in range(count)]
 
 
 def parse_port_specs(specs: list[str]) -> list[PortMapping]:

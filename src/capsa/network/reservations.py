@@ -52,9 +52,7 @@ def _bind(host_ip: str, port: int, protocol: str) -> socket.socket:
     return sock
 
 
-def reserve(
-    mapping: PortMapping, published: Iterable[PublishedPort]
-) -> tuple[int, socket.socket]:
+def reserve(mapping: PortMapping, published: Iterable[PublishedPort]) -> tuple[int, socket.socket]:
     """Bind the mapping's host port (or the first free one of its range, or any free one
     for port 0): (the port, the socket that holds it)."""
     published = list(published)
@@ -82,9 +80,7 @@ def reserve(
                     hint="publish on 127.0.0.1, one of the host's addresses, or all of them",
                 ) from None
             if error.errno == errno.EACCES:
-                raise InvalidArgument(
-                    f"cannot bind host port {port}: permission denied"
-                ) from None
+                raise InvalidArgument(f"cannot bind host port {port}: permission denied") from None
             if error.errno != errno.EADDRINUSE:
                 raise
             last = error
@@ -100,7 +96,6 @@ def reserve(
     )
     raise Conflict(
         f"cannot publish {mapping.host_ip or '0.0.0.0'}:{wanted}/{mapping.protocol}: "
-        "the host port is already in use"
-        + ("" if last is None else f" ({last.strerror})"),
+        "the host port is already in use" + ("" if last is None else f" ({last.strerror})"),
         hint="stop what listens there or choose another host port",
     )

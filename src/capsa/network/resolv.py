@@ -129,9 +129,7 @@ def hosts_content(
     """The container's /etc/hosts, in Docker's order: localhost lines, --add-host entries
     (`host-gateway` is the first network's gateway), linked containers (address, names)
     as the default bridge gives them, and last the container's own address and hostname."""
-    gateway = next(
-        (i.gateway for i in (status.interfaces if status else ()) if i.gateway), None
-    )
+    gateway = next((i.gateway for i in (status.interfaces if status else ()) if i.gateway), None)
     lines = [f"{address}\t{names}" for address, names in HOSTS_HEADER]
     for name, address in extra_hosts:
         if address == HOST_GATEWAY:

@@ -139,7 +139,10 @@ class NetworkState:
         if readonly:
             uri = f"file:{self.path}?mode=ro"
             self.db = sqlite3.connect(
-                uri, uri=True, timeout=BUSY_TIMEOUT, isolation_level=None,
+                uri,
+                uri=True,
+                timeout=BUSY_TIMEOUT,
+                isolation_level=None,
                 check_same_thread=False,
             )
         else:
@@ -237,9 +240,7 @@ class NetworkState:
     def get(self, text: str) -> Network:
         network = self.find(text)
         if network is None:
-            raise NotFound(
-                f"network {text} not found", hint="see capsa network ls"
-            )
+            raise NotFound(f"network {text} not found", hint="see capsa network ls")
         return network
 
     def insert_network(self, db: sqlite3.Connection, network: Network) -> None:
@@ -251,12 +252,20 @@ class NetworkState:
         db.execute(
             "INSERT INTO networks VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,NULL)",
             (
-                network.id, network.name, network.driver, network.bridge,
-                str(network.subnet), str(network.gateway),
+                network.id,
+                network.name,
+                network.driver,
+                network.bridge,
+                str(network.subnet),
+                str(network.gateway),
                 str(network.ip_range) if network.ip_range else None,
-                int(network.internal), int(network.dns), int(network.masquerade),
-                network.mtu, json.dumps(network.labels, sort_keys=True),
-                json.dumps(network.options, sort_keys=True), network.created,
+                int(network.internal),
+                int(network.dns),
+                int(network.masquerade),
+                network.mtu,
+                json.dumps(network.labels, sort_keys=True),
+                json.dumps(network.options, sort_keys=True),
+                network.created,
             ),
         )
 
@@ -280,10 +289,17 @@ class NetworkState:
         db.execute(
             "INSERT INTO endpoints VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
             (
-                endpoint.container_id, endpoint.network_id, endpoint.endpoint_id,
-                endpoint.container_name, endpoint.interface, endpoint.host_interface,
-                endpoint.netns, str(endpoint.ip), endpoint.mac,
-                json.dumps(list(endpoint.aliases)), json.dumps(list(endpoint.dns_servers)),
+                endpoint.container_id,
+                endpoint.network_id,
+                endpoint.endpoint_id,
+                endpoint.container_name,
+                endpoint.interface,
+                endpoint.host_interface,
+                endpoint.netns,
+                str(endpoint.ip),
+                endpoint.mac,
+                json.dumps(list(endpoint.aliases)),
+                json.dumps(list(endpoint.dns_servers)),
                 int(endpoint.gateway_route),
             ),
         )
@@ -304,7 +320,12 @@ class NetworkState:
         db.execute(
             "INSERT INTO ports VALUES (?,?,?,?,?,?,?)",
             (
-                port.container_id, port.protocol, port.host_ip, port.host_port,
-                port.container_ip, port.container_port, port.network_id,
+                port.container_id,
+                port.protocol,
+                port.host_ip,
+                port.host_port,
+                port.container_ip,
+                port.container_port,
+                port.network_id,
             ),
         )

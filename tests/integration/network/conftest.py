@@ -30,10 +30,14 @@ from capsa.network.networks import Networks
 def lab(tmp_path: Path) -> Iterator[Lab]:
     if not nftables.available():
         pytest.skip("libnftables is not installed (apt-get install nftables)")
-    outer = Config(root=tmp_path / "outer", run_root=tmp_path / "outer-run",
-                   runtime_root=tmp_path / "outer-run" / "runtime")
-    config = Config(root=tmp_path / "root", run_root=tmp_path / "run",
-                    runtime_root=tmp_path / "run" / "runtime")
+    outer = Config(
+        root=tmp_path / "outer",
+        run_root=tmp_path / "outer-run",
+        runtime_root=tmp_path / "outer-run" / "runtime",
+    )
+    config = Config(
+        root=tmp_path / "root", run_root=tmp_path / "run", runtime_root=tmp_path / "run" / "runtime"
+    )
     resolv_conf = tmp_path / "resolv.conf"
     resolv_conf.write_text("nameserver 127.0.0.1\n")
     host = create_netns(outer, f"host-{secrets.token_hex(4)}")

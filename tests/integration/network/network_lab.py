@@ -53,7 +53,10 @@ class Lab:
     def sh(self, netns: Path, command: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
             ["nsenter", f"--net={netns}", "sh", "-c", command],
-            capture_output=True, text=True, timeout=30, check=False,
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
         )
 
     def serve_tcp(self, netns: Path, port: int, address: str = "0.0.0.0") -> None:

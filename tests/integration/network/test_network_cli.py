@@ -16,18 +16,34 @@ CAPSA = str(Path(sys.executable).with_name("capsa"))
 
 
 def capsa(lab: Lab, *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
-    env = dict(os.environ, CAPSA_ROOT=str(lab.config.root),
-               CAPSA_RUN_ROOT=str(lab.config.run_root))
+    env = dict(os.environ, CAPSA_ROOT=str(lab.config.root), CAPSA_RUN_ROOT=str(lab.config.run_root))
     return subprocess.run(
         ["nsenter", f"--net={lab.host}", CAPSA, "network", *args],
-        input=stdin, capture_output=True, text=True, timeout=60, env=env, check=False,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+        check=False,
     )
 
 
 def test_create_ls_inspect_rm_prune(lab: Lab) -> None:
-    made = capsa(lab, "create", "--subnet", "10.126.0.0/24", "--gateway", "10.126.0.254",
-                 "--ip-range", "10.126.0.16/28", "--label", "tier=front", "-o", "mtu=1400",
-                 "front")
+    made = capsa(
+        lab,
+        "create",
+        "--subnet",
+        "10.126.0.0/24",
+        "--gateway",
+        "10.126.0.254",
+        "--ip-range",
+        "10.126.0.16/28",
+        "--label",
+        "tier=front",
+        "-o",
+        "mtu=1400",
+        "front",
+    )
     assert made.returncode == 0, made.stderr
     network_id = made.stdout.strip()
     assert len(network_id) == 64
@@ -35,20 +51,27 @@ def test_create_ls_inspect_rm_prune(lab: Lab) -> None:
     listing = capsa(lab, "ls")
     assert listing.stdout.splitlines()[0].split() == ["NETWORK", "ID", "NAME", "DRIVER", "SCOPE"]
     assert {line.split()[1] for line in listing.stdout.splitlines()[1:]} == {
-        "bridge", "front", "back"}
+        "bridge",
+        "front",
+        "back",
+    }
     assert capsa(lab, "ls", "-q", "--no-trunc", "-f", "name=fro").stdout.strip() == network_id
-    assert capsa(lab, "ls", "--filter", "label=tier=front", "--format",
-                 "{{.Name}}").stdout == "front\n"
-    assert capsa(lab, "ls", "-f", "type=custom", "--format", "{{.Name}}:{{.Internal}}"
-                 ).stdout.splitlines() == ["back:true", "front:false"]
+    assert (
+        capsa(lab, "ls", "--filter", "label=tier=front", "--format", "{{.Name}}").stdout
+        == "front\n"
+    )
+    assert capsa(
+        lab, "ls", "-f", "type=custom", "--format", "{{.Name}}:{{.Internal}}"
+    ).stdout.splitlines() == ["back:true", "front:false"]
     document = json.loads(capsa(lab, "inspect", "front").stdout)[0]
     assert document["Id"] == network_id
     assert document["IPAM"]["Config"] == [
-        {"Subnet": "10.126.0.0/24", "Gateway": "10.126.0.254", "IPRange": "10.126.0.16/28"}]
+        {"Subnet": "10.126.0.0/24", "Gateway": "10.126.0.254", "IPRange": "10.126.0.16/28"}
+    ]
     assert document["Labels"] == {"tier": "front"}
     assert document["Options"] == {"com.docker.network.driver.mtu": "1400"}
     assert document["Driver"] == "bridge" and document["Scope"] == "local"
-    assert capsa(lab, "inspect", "-f", "{{.Internal}}", "back").stdout == "True\n"
+    assert capsa(lab, "inspect", "-f", "{{.Internal}}", "back").stdout == "true\n"
 
     failed = capsa(lab, "create", "--subnet", "10.126.0.128/25", "other")
     assert failed.returncode == 125
@@ -71,8 +94,20 @@ def test_connect_and_disconnect_by_netns(lab: Lab) -> None:
     netns = create_netns(lab.outer, "cli-container")
     lab.containers.append(netns)
     cid = "9" * 64
-    done = capsa(lab, "connect", "--alias", "api", "--ip", "10.100.0.77", "--netns",
-                 str(netns), "--name", "svc", "app", cid)
+    done = capsa(
+        lab,
+        "connect",
+        "--alias",
+        "api",
+        "--ip",
+        "10.100.0.77",
+        "--netns",
+        str(netns),
+        "--name",
+        "svc",
+        "app",
+        cid,
+    )
     assert done.returncode == 0, done.stderr
     assert "10.100.0.77/24" in lab.sh(netns, "ip -o addr show eth0").stdout
     document = json.loads(capsa(lab, "inspect", "app").stdout)[0]

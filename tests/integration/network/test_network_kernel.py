@@ -75,9 +75,7 @@ def test_two_containers_talk_by_name(lab: Lab) -> None:
     assert lab.resolve(two, server, "example.test") == ["192.0.2.99"]
     assert lab.resolve(two, server, "nothing.test") == ["NXDOMAIN"]
     lab.serve_tcp(one, 80)
-    assert lab.ask(two, lab.resolve(two, server, "web")[0], 80) == str(
-        s2.interfaces[0].address.ip
-    )
+    assert lab.ask(two, lab.resolve(two, server, "web")[0], 80) == str(s2.interfaces[0].address.ip)
     lab.networks.teardown(A)
     lab.networks.teardown(B)
 
@@ -97,7 +95,9 @@ def test_dns_answers_only_names_of_its_own_network(lab: Lab) -> None:
 def test_published_port_from_localhost_and_another_namespace(lab: Lab) -> None:
     one = lab.container()
     status = lab.networks.setup(
-        A, one, [Attachment("bridge")],
+        A,
+        one,
+        [Attachment("bridge")],
         parse_port_specs(["8080:80", "127.0.0.1:9090:90", "5353:53/udp", "8000-8009:80"]),
     )
     try:
@@ -105,8 +105,7 @@ def test_published_port_from_localhost_and_another_namespace(lab: Lab) -> None:
         lab.serve_tcp(one, 90)
         lab.serve_udp_echo(one, 53)
         ports = {(p.protocol, p.host_port, p.container_port) for p in status.ports}
-        assert ports == {("tcp", 8080, 80), ("tcp", 9090, 90), ("udp", 5353, 53),
-                         ("tcp", 8000, 80)}
+        assert ports == {("tcp", 8080, 80), ("tcp", 9090, 90), ("udp", 5353, 53), ("tcp", 8000, 80)}
         gateway = str(status.interfaces[0].gateway)
         # From the host itself: the loopback source is masqueraded to the gateway.
         assert lab.ask(lab.host, "127.0.0.1", 8080) == gateway
@@ -187,16 +186,17 @@ def test_internal_network_has_no_way_out(lab: Lab) -> None:
     # Its own DNS still answers.
     assert lab.resolve(inside, str(gateway), "vault") == [str(s1.interfaces[0].address.ip)]
     with pytest.raises(InvalidArgument, match="internal"):
-        lab.networks.setup(C, lab.container(), [Attachment("sealed")],
-                           parse_port_specs(["8083:80"]))
+        lab.networks.setup(
+            C, lab.container(), [Attachment("sealed")], parse_port_specs(["8083:80"])
+        )
 
 
 def test_fixed_address_range_and_reuse_after_reopen(lab: Lab) -> None:
-    lab.networks.create("fixed", subnet="10.123.0.0/24", gateway="10.123.0.254",
-                        ip_range="10.123.0.128/30")
+    lab.networks.create(
+        "fixed", subnet="10.123.0.0/24", gateway="10.123.0.254", ip_range="10.123.0.128/30"
+    )
     one, two, three = lab.container(), lab.container(), lab.container()
-    s1 = lab.networks.setup(A, one, [Attachment("fixed", ip="10.123.0.5",
-                                                mac="02:00:00:00:00:05")])
+    s1 = lab.networks.setup(A, one, [Attachment("fixed", ip="10.123.0.5", mac="02:00:00:00:00:05")])
     assert str(s1.interfaces[0].address) == "10.123.0.5/24"
     assert s1.interfaces[0].mac == "02:00:00:00:00:05"
     assert "02:00:00:00:00:05" in lab.sh(one, "ip link show eth0").stdout

@@ -42,9 +42,20 @@ def test_concurrent_setups_never_share_an_address(lab: Lab) -> None:
     outer = lab.tmp / "workers"
     workers = [
         subprocess.Popen(
-            [sys.executable, "-c", SETUPS, str(lab.config.root), str(lab.config.run_root),
-             str(lab.host), str(outer), str(n), "6"],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            [
+                sys.executable,
+                "-c",
+                SETUPS,
+                str(lab.config.root),
+                str(lab.config.run_root),
+                str(lab.host),
+                str(outer),
+                str(n),
+                "6",
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
         )
         for n in range(4)
     ]
@@ -102,9 +113,20 @@ CRASH = textwrap.dedent(
 
 def _crash(lab: Lab, netns: Path, where: str) -> None:
     process = subprocess.run(
-        [sys.executable, "-c", CRASH, str(lab.config.root), str(lab.config.run_root),
-         str(lab.host), str(netns), where],
-        capture_output=True, text=True, timeout=60, check=False,
+        [
+            sys.executable,
+            "-c",
+            CRASH,
+            str(lab.config.root),
+            str(lab.config.run_root),
+            str(lab.host),
+            str(netns),
+            where,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
     assert process.returncode == -9, process.stderr
 
@@ -125,7 +147,6 @@ def test_teardown_after_a_crash_removes_everything(lab: Lab) -> None:
         assert lab.sh(netns, "ip -o link").stdout.count("\n") == 1  # lo only
         assert not (lab.config.run_root / "network" / "dns.sock").exists()
         # The port and the address are free again.
-        status = lab.networks.setup("e" * 64, netns, [Attachment("app")],
-                                    [PortMapping(80, 8084)])
+        status = lab.networks.setup("e" * 64, netns, [Attachment("app")], [PortMapping(80, 8084)])
         status.close_reservations()
         lab.networks.teardown("e" * 64)

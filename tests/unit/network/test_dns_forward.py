@@ -26,8 +26,9 @@ class Upstream(asyncio.DatagramProtocol):
         query = dns.message.from_wire(data)
         self.seen.append(query.question[0].name.to_text())
         reply = dns.message.make_response(query)
-        reply.answer.append(dns.rrset.from_text(query.question[0].name, 60, "IN", "A",
-                                                self.address))
+        reply.answer.append(
+            dns.rrset.from_text(query.question[0].name, 60, "IN", "A", self.address)
+        )
         self.transport.sendto(reply.to_wire(), addr)  # type: ignore[attr-defined]
 
 
@@ -42,10 +43,8 @@ def test_forwarding_to_host_and_container_upstreams(tmp_path: Path) -> None:
         loop = asyncio.get_running_loop()
         host = Upstream("192.0.2.10")
         own = Upstream("192.0.2.20")
-        host_t, _ = await loop.create_datagram_endpoint(lambda: host,
-                                                        local_addr=("127.0.0.1", 0))
-        own_t, _ = await loop.create_datagram_endpoint(lambda: own,
-                                                       local_addr=("127.0.0.1", 0))
+        host_t, _ = await loop.create_datagram_endpoint(lambda: host, local_addr=("127.0.0.1", 0))
+        own_t, _ = await loop.create_datagram_endpoint(lambda: own, local_addr=("127.0.0.1", 0))
         host_port = host_t.get_extra_info("sockname")[1]
         own_port = own_t.get_extra_info("sockname")[1]
         dead = free_udp_port()

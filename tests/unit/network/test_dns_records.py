@@ -14,12 +14,29 @@ IP = ipaddress.IPv4Address
 
 
 def endpoint(cid: str, name: str, ip: str, aliases: tuple[str, ...] = ()) -> Endpoint:
-    return Endpoint(cid, "net", "e", name, "eth0", "veth0", "/ns", IP(ip), "02:00:00:00:00:01",
-                    aliases, (), True)
+    return Endpoint(
+        cid,
+        "net",
+        "e",
+        name,
+        "eth0",
+        "veth0",
+        "/ns",
+        IP(ip),
+        "02:00:00:00:00:01",
+        aliases,
+        (),
+        True,
+    )
 
 
-ZONE = build_zone("app", [endpoint("a" * 64, "web", "10.1.0.2", ("db", "Cache")),
-                          endpoint("b" * 64, "worker", "10.1.0.3", ("db",))])
+ZONE = build_zone(
+    "app",
+    [
+        endpoint("a" * 64, "web", "10.1.0.2", ("db", "Cache")),
+        endpoint("b" * 64, "worker", "10.1.0.3", ("db",)),
+    ],
+)
 
 
 def ask(name: str, rdtype: str = "A") -> dns.message.Message | None:

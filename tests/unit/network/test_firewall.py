@@ -32,17 +32,21 @@ def rules(commands: list[dict[str, Any]], chain: str) -> list[str]:
 
 def test_everything_is_in_capsas_own_table() -> None:
     for command in ruleset([OPEN, SEALED], PORTS) + port_elements("add", PORTS):
-        (_verb, body), = command.items()
-        (kind, obj), = body.items()
+        ((_verb, body),) = command.items()
+        ((kind, obj),) = body.items()
         if kind == "table":
             assert obj == {"family": "ip", "name": "capsa"}
         else:
             assert (obj["family"], obj["table"]) == ("ip", "capsa"), command
     # The rebuild starts by removing only capsa's table, whether or not it is there.
-    assert ruleset([OPEN], [])[:2] == reset_commands() == [
-        {"add": {"table": {"family": "ip", "name": "capsa"}}},
-        {"delete": {"table": {"family": "ip", "name": "capsa"}}},
-    ]
+    assert (
+        ruleset([OPEN], [])[:2]
+        == reset_commands()
+        == [
+            {"add": {"table": {"family": "ip", "name": "capsa"}}},
+            {"delete": {"table": {"family": "ip", "name": "capsa"}}},
+        ]
+    )
 
 
 def test_no_network_no_table() -> None:
@@ -65,20 +69,23 @@ def test_internal_networks_are_sealed_and_others_isolated() -> None:
     assert "capsa2" in forward[1] and '"drop": null' in forward[1]
     assert '"accept": null' in forward[2] and "dnat" in forward[2]
     assert "capsa1" in forward[3] and "@bridges" in forward[3]
-    bridges = next(c["add"]["set"] for c in ruleset([OPEN, SEALED], [])
-                   if "set" in c.get("add", {}))
+    bridges = next(
+        c["add"]["set"] for c in ruleset([OPEN, SEALED], []) if "set" in c.get("add", {})
+    )
     assert bridges["elem"] == ["capsa1", "capsa2"]
 
 
 def test_loopback_guard_and_published_chain_hooks() -> None:
     commands = ruleset([OPEN], [])
-    chains = {c["add"]["chain"]["name"]: c["add"]["chain"] for c in commands
-              if "chain" in c.get("add", {})}
+    chains = {
+        c["add"]["chain"]["name"]: c["add"]["chain"]
+        for c in commands
+        if "chain" in c.get("add", {})
+    }
     assert chains["guard"]["hook"] == "prerouting" and chains["guard"]["prio"] == -300
     assert chains["prerouting"]["type"] == "nat" and chains["output"]["hook"] == "output"
     assert "127.0.0.0" in rules(commands, "guard")[0]
-    assert all("published" in r for r in rules(commands, "prerouting") + rules(commands,
-                                                                               "output"))
+    assert all("published" in r for r in rules(commands, "prerouting") + rules(commands, "output"))
 
 
 def test_port_elements() -> None:

@@ -74,10 +74,12 @@ def test_subnets_gateways_and_ranges() -> None:
 def test_pick_subnet_avoids_what_is_taken() -> None:
     taken = [ipaddress.IPv4Network("10.100.0.0/23"), ipaddress.IPv4Network("10.0.0.0/8")]
     assert ipam.pick_subnet(ipam.user_candidates(), taken[:1]) == ipaddress.IPv4Network(
-        "10.100.2.0/24")
+        "10.100.2.0/24"
+    )
     assert ipam.pick_subnet(ipam.user_candidates(), taken) is None
-    assert ipam.overlapping(ipaddress.IPv4Network("10.100.1.0/24"),
-                            [("net a", taken[0])]) == "net a"
+    assert (
+        ipam.overlapping(ipaddress.IPv4Network("10.100.1.0/24"), [("net a", taken[0])]) == "net a"
+    )
     # The default pool steers clear of docker0 and podman0.
     for subnet in ipam.DEFAULT_BRIDGE_SUBNETS:
         assert not subnet.overlaps(ipaddress.IPv4Network("172.17.0.0/16"))

@@ -28,6 +28,7 @@ print(lean)
 
 
 def test_lean_import_then_real_import() -> None:
-    result = subprocess.run([sys.executable, "-c", CODE], capture_output=True, text=True,
-                            check=False, timeout=60)
+    result = subprocess.run(
+        [sys.executable, "-c", CODE], capture_output=True, text=True, check=False, timeout=60
+    )
     assert result.returncode == 0, result.stderr

@@ -12,14 +12,38 @@ from capsa.network.state import NetworkState
 
 
 def network(name: str, id_: str, bridge: str) -> Network:
-    return Network(id_, name, bridge, ipaddress.IPv4Network("10.5.0.0/24"),
-                   ipaddress.IPv4Address("10.5.0.1"), None, False, True, True, None,
-                   {"a": "b"}, {}, "2026-01-01T00:00:00.000000000Z")
+    return Network(
+        id_,
+        name,
+        bridge,
+        ipaddress.IPv4Network("10.5.0.0/24"),
+        ipaddress.IPv4Address("10.5.0.1"),
+        None,
+        False,
+        True,
+        True,
+        None,
+        {"a": "b"},
+        {},
+        "2026-01-01T00:00:00.000000000Z",
+    )
 
 
 def endpoint(cid: str, ip: str, host_if: str) -> Endpoint:
-    return Endpoint(cid, "1" * 64, "e", "n", "eth0", host_if, "/ns",
-                    ipaddress.IPv4Address(ip), "02:00:00:00:00:01", ("x",), ("9.9.9.9",), True)
+    return Endpoint(
+        cid,
+        "1" * 64,
+        "e",
+        "n",
+        "eth0",
+        host_if,
+        "/ns",
+        ipaddress.IPv4Address(ip),
+        "02:00:00:00:00:01",
+        ("x",),
+        ("9.9.9.9",),
+        True,
+    )
 
 
 def test_networks_and_endpoints_survive_a_reopen(tmp_path: Path) -> None:
@@ -33,7 +57,8 @@ def test_networks_and_endpoints_survive_a_reopen(tmp_path: Path) -> None:
     assert again.get("app").labels == {"a": "b"}
     assert again.get("1" * 5).name == "app"  # an ID prefix
     assert [e.ip for e in again.endpoints(network_id="1" * 64)] == [
-        ipaddress.IPv4Address("10.5.0.2")]
+        ipaddress.IPv4Address("10.5.0.2")
+    ]
     assert again.endpoints()[0].dns_servers == ("9.9.9.9",)
     last = again.read("SELECT last_ip FROM networks")[0]["last_ip"]
     assert last == "10.5.0.2"

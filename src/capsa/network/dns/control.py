@@ -83,10 +83,15 @@ class DnsControl:
         with open(self.log_path, "ab") as log:
             process = subprocess.Popen(
                 [
-                    sys.executable, "-m", "capsa.network.dns",
-                    "--state", str(self.state),
-                    "--control", str(self.socket_path),
-                    "--resolv-conf", str(self.resolv_conf),
+                    sys.executable,
+                    "-m",
+                    "capsa.network.dns",
+                    "--state",
+                    str(self.state),
+                    "--control",
+                    str(self.socket_path),
+                    "--resolv-conf",
+                    str(self.resolv_conf),
                 ],
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.PIPE,

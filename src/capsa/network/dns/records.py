@@ -112,7 +112,10 @@ def answer(query: bytes, zone: Zone | None) -> bytes | None:
     if addresses is not None:
         if question.rdtype in (dns.rdatatype.A, dns.rdatatype.ANY):
             rrset = dns.rrset.from_text_list(
-                question.name, TTL, dns.rdataclass.IN, dns.rdatatype.A,
+                question.name,
+                TTL,
+                dns.rdataclass.IN,
+                dns.rdatatype.A,
                 [str(a) for a in addresses],
             )
             response.answer.append(rrset)
@@ -125,7 +128,10 @@ def answer(query: bytes, zone: Zone | None) -> bytes | None:
             target = dns.name.from_text(zone.reverse[address])
             response.answer.append(
                 dns.rrset.from_text_list(
-                    question.name, TTL, dns.rdataclass.IN, dns.rdatatype.PTR,
+                    question.name,
+                    TTL,
+                    dns.rdataclass.IN,
+                    dns.rdatatype.PTR,
                     [target.to_text()],
                 )
             )

@@ -26,7 +26,7 @@ from typing import Any, cast
 
 import dns.rcode
 
-from capsa.network.dns.records import Zone, answer, build_zone, error_reply
+from capsa.network.dns.records import Zone, answer, build_zone, endpoint_names, error_reply
 from capsa.network.resolv import read_resolv_conf
 from capsa.network.state import NetworkState
 
@@ -55,7 +55,7 @@ class Listener(asyncio.DatagramProtocol):
 
     def datagram_received(self, data: bytes, addr: tuple[str | object, int]) -> None:
         client = str(addr[0])
-        reply = answer(data, self.server.zones.get(self.gateway))
+        reply = answer(data, self.server.zone_for(client, self.gateway))
         if reply == b"":
             return
         if reply is not None:
@@ -90,7 +90,8 @@ class DnsServer:
         self.state_path = state
         self.control_path = control
         self.resolv_conf = resolv_conf
-        self.zones: dict[str, Zone] = {}
+        self.zones: dict[str, Zone] = {}  # by listening gateway
+        self.client_zones: dict[str, Zone] = {}  # by container address
         self.upstreams: dict[str, tuple[str, ...]] = {}  # client address -> its --dns
         self.host_upstreams: tuple[str, ...] = ()
         self.udp: dict[str, asyncio.DatagramTransport] = {}
@@ -122,6 +123,7 @@ class DnsServer:
             if endpoint.dns_servers:
                 upstreams[str(endpoint.ip)] = endpoint.dns_servers
         self.zones, self.upstreams = zones, upstreams
+        self.client_zones = _client_zones(networks, endpoints)
         self.host_upstreams = read_resolv_conf(self.resolv_conf).nameservers
 
     async def rebind(self) -> None:
@@ -149,12 +151,11 @@ class DnsServer:
                     error.errno, f"cannot listen on {gateway}:53: {error.strerror}"
                 ) from None
             transport, _ = await loop.create_datagram_endpoint(
-                lambda g=gateway: Listener(self, g), sock=udp  # type: ignore[misc]
+                lambda g=gateway: Listener(self, g),  # type: ignore[misc]
+                sock=udp,
             )
             self.udp[gateway] = transport
-            self.tcp[gateway] = await asyncio.start_server(
-                self._tcp_client(gateway), sock=tcp
-            )
+            self.tcp[gateway] = await asyncio.start_server(self._tcp_client(gateway), sock=tcp)
 
     def close_listeners(self) -> None:
         for transport in self.udp.values():
@@ -163,6 +164,11 @@ class DnsServer:
             server.close()
         self.udp.clear()
         self.tcp.clear()
+
+    def zone_for(self, client: str, gateway: str) -> Zone | None:
+        """A container resolves the names of every network it is on, as with Docker's
+        127.0.0.11, whichever gateway it asks; anyone else gets that network's."""
+        return self.client_zones.get(client) or self.zones.get(gateway)
 
     # -- forwarding ------------------------------------------------------------------
 
@@ -226,7 +232,7 @@ class DnsServer:
                 while True:
                     header = await asyncio.wait_for(reader.readexactly(2), 30)
                     query = await reader.readexactly(int.from_bytes(header, "big"))
-                    reply = answer(query, self.zones.get(gateway))
+                    reply = answer(query, self.zone_for(client, gateway))
                     if reply is None:
                         reply = await self.forward_tcp(query, client)
                     if not reply:
@@ -331,3 +337,26 @@ def main(argv: list[str]) -> int:
         ready(f"error {error}")
         return 1
     return 0
+
+
+def _client_zones(networks: dict[str, Any], endpoints: list[Any]) -> dict[str, Zone]:
+    """Container address -> the names of all its DNS networks (its networks in the
+    order it joined them, so a name on two of them answers the first one's first)."""
+    by_container: dict[str, list[str]] = {}
+    for endpoint in endpoints:
+        joined = by_container.setdefault(endpoint.container_id, [])
+        if endpoint.network_id not in joined:
+            joined.append(endpoint.network_id)
+    zones: dict[str, Zone] = {}
+    for container_id, joined in by_container.items():
+        if len(joined) < 2:
+            continue  # the gateway's zone is the same
+        zone = Zone(",".join(networks[n].name for n in joined))
+        for network_id in joined:
+            for member in endpoints:
+                if member.network_id == network_id:
+                    zone.add(member.ip, endpoint_names(member))
+        for endpoint in endpoints:
+            if endpoint.container_id == container_id:
+                zones[str(endpoint.ip)] = zone
+    return zones
