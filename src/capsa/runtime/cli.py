@@ -279,11 +279,6 @@ def main(argv: list[str] | None = None) -> int:
         if manager != "cgroupfs":
             raise InvalidArgument(f"unknown --cgroup-manager {manager!r}", hint="use cgroupfs")
         command, command_args = rest[0], rest[1:]
-        if command in ("create", "run", "exec"):
-            # Overlap the kernel's cgroup-migration latency with our imports.
-            from capsa.cgroups.warmup import warm_up_migration
-
-            warm_up_migration()
         if command not in COMMAND_FLAGS:
             raise InvalidArgument(f"unknown command {command!r}", hint="see capsa-runtime --help")
         stop = command == "exec"

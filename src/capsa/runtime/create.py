@@ -6,7 +6,6 @@ import os
 import pwd
 import time
 
-from capsa.cgroups.warmup import warm_up_migration
 from capsa.errors import CapsaError, ContainerError
 from capsa.oci.runtime_config import validate_container_id
 from capsa.runtime import cgroup, namespaces
@@ -79,7 +78,6 @@ def create_container(
     store: StateStore, container_id: str, options: CreateOptions
 ) -> ContainerState:
     validate_container_id(container_id)
-    warm_up_migration()
     bundle = load_bundle(options.bundle)
     config = bundle.config
     linux = config.get("linux", {})
@@ -123,7 +121,7 @@ def create_container(
             preserve_fds=options.preserve_fds,
             no_new_keyring=options.no_new_keyring,
             no_pivot=options.no_pivot,
-            cgroup_join=manager.add_process,
+            cgroup=manager,
         )
         intermediate = os.fork()
         if intermediate == 0:
@@ -169,7 +167,10 @@ def create_container(
 def _converse(
     sock: Any, intermediate: int, config: dict[str, Any], container_id: str, bundle: str
 ) -> int:
-    """Answer the container processes until the init says it is ready; returns its pid."""
+    """Answer the container processes until the init says it is ready; returns its pid.
+
+    The intermediate's INIT_PID and the init's own messages come from two processes, so
+    either may come first: the init can be quicker to ask for hooks, or to be ready."""
     init_pid = 0
     while True:
         message = sync.receive(sock)
@@ -179,6 +180,8 @@ def _converse(
         elif message.kind == sync.INIT_PID:
             init_pid = message.pid
         elif message.kind == sync.RUN_HOOKS:
+            if not init_pid:
+                init_pid = sync.receive(sock, sync.INIT_PID).pid
             hooks = config.get("hooks", {})
             state = {
                 "ociVersion": config.get("ociVersion", "1.0.0"),
@@ -192,6 +195,8 @@ def _converse(
             run_hooks("createRuntime", hooks.get("createRuntime", []), state)
             sync.send(sock, sync.HOOKS_DONE)
         elif message.kind == sync.READY:
+            if not init_pid:
+                init_pid = sync.receive(sock, sync.INIT_PID).pid
             if not init_pid:
                 raise ContainerError("the container init never reported its pid")
             return init_pid

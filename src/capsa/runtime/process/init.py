@@ -21,10 +21,15 @@ if TYPE_CHECKING:
     from capsa.runtime.process.context import InitContext
 
 
-def run_init(ctx: InitContext) -> None:
-    """Never returns: execs the user's program or exits non-zero."""
+def run_init(ctx: InitContext, *, unshare_cgroupns: bool = False) -> None:
+    """Never returns: execs the user's program or exits non-zero. `unshare_cgroupns`:
+    make the new cgroup namespace here (the intermediate left it for us, see there)."""
     ready = False
     try:
+        if unshare_cgroupns:
+            from capsa.kernel import namespaces as kns
+
+            kns.unshare(kns.CLONE_NEWCGROUP)
         # Nothing in the container may ptrace or open /proc/1/exe of the runtime
         # while it still runs runtime code (the CVE-2019-5736 class); execve resets it.
         kproc.set_dumpable(False)
