@@ -86,6 +86,11 @@ ENTRY_POINTS = (
     "capsa.runtime.query",
     "capsa.runtime.exec",
     "capsa.runtime.pause",
+    "capsa.runtime.process.spawn",
+    "capsa.runtime.process.intermediate",
+    "capsa.runtime.process.init",
+    # What the lean launcher loads before anything else.
+    "capsa.runtime.codepack",
 )
 
 # Modules known to import something forbidden, with why, while they are being fixed: an
