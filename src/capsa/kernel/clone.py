@@ -1,4 +1,5 @@
-"""fork() with the child born in a cgroup v2 directory: clone3 with CLONE_INTO_CGROUP.
+"""fork() with the child born in a cgroup v2 directory (clone3 with CLONE_INTO_CGROUP),
+and in new namespaces.
 
 Why not fork and then write the child's pid to cgroup.procs: that write takes the write
 side of the kernel's global threadgroup lock, whose first use after a quiet spell waits
@@ -68,9 +69,19 @@ def fork_into_cgroup(cgroup_fd: int) -> int:
     OSError with nothing forked when the kernel will not: ENOSYS (older than 5.7, or a
     seccomp filter hiding clone3), EACCES/EPERM/EBUSY/EOPNOTSUPP... for the reasons a
     cgroup.procs write would give; EINVAL from a caller with several threads."""
+    return clone_process(0, cgroup_fd)
+
+
+def clone_process(flags: int, cgroup_fd: int | None = None) -> int:
+    """Like os.fork(), with clone flags (new namespaces: CLONE_NEWNS, CLONE_NEWPID...)
+    and, given `cgroup_fd`, the child born in that cgroup v2 directory. 0 in the child,
+    its pid in the parent; OSError as for fork_into_cgroup, with nothing forked."""
+    if cgroup_fd is not None:
+        flags |= CLONE_INTO_CGROUP
+    what = f"clone3({flags:#x})"
     if not single_threaded():
-        raise OSError(errno.EINVAL, "clone3(CLONE_INTO_CGROUP): the caller has several threads")
-    args = _CloneArgs(CLONE_INTO_CGROUP, 0, 0, 0, SIGCHLD, 0, 0, 0, 0, 0, cgroup_fd)
+        raise OSError(errno.EINVAL, f"{what}: the caller has several threads")
+    args = _CloneArgs(flags, 0, 0, 0, SIGCHLD, 0, 0, 0, 0, 0, cgroup_fd or 0)
     number = syscall_number("clone3")
     _before_fork()
     pid = _syscall(number, ctypes.addressof(args), ctypes.sizeof(args))
@@ -80,5 +91,5 @@ def fork_into_cgroup(cgroup_fd: int) -> int:
     err = ctypes.get_errno()
     _after_fork_parent()
     if pid < 0:
-        raise OSError(err, f"clone3(CLONE_INTO_CGROUP): {os.strerror(err)}")
+        raise OSError(err, f"{what}: {os.strerror(err)}")
     return int(pid)

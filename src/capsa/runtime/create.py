@@ -17,7 +17,8 @@ from capsa.runtime.process.context import InitContext
 # What the forked processes run, imported here once: in a long-lived caller (the
 # engine), each container start would otherwise import them again after fork.
 from capsa.runtime.process.init import run_init  # noqa: F401
-from capsa.runtime.process.intermediate import run_intermediate
+from capsa.runtime.process.intermediate import run_intermediate  # noqa: F401
+from capsa.runtime.process.spawn import spawn
 from capsa.runtime.procinfo import start_time
 from capsa.runtime.rootfs import cgroup_mounts, mountinfo  # noqa: F401
 from capsa.runtime.state import ContainerState, StateStore, write_atomically
@@ -93,6 +94,7 @@ def create_container(
     directory = store.reserve(container_id)
     manager = None
     init_pid = 0
+    intermediate = 0
     try:
         manager = cgroup.create(linux, container_id, rootless=os.geteuid() != 0)
         fifo = store.exec_fifo(container_id)
@@ -123,10 +125,7 @@ def create_container(
             no_pivot=options.no_pivot,
             cgroup=manager,
         )
-        intermediate = os.fork()
-        if intermediate == 0:
-            parent_end.close()
-            run_intermediate(ctx)  # never returns
+        intermediate, init_pid = spawn(ctx, parent_end)
         child_end.close()
         os.close(fifo_fd)
         # Limits are written while the child builds the container: it cannot run the
@@ -135,10 +134,13 @@ def create_container(
         if console is not None and options.console_connection is None:
             console.close()
         try:
-            init_pid = _converse(parent_end, intermediate, config, container_id, bundle.path)
+            init_pid = _converse(
+                parent_end, intermediate, init_pid, config, container_id, bundle.path
+            )
         finally:
             parent_end.close()
-            _reap(intermediate)
+            if intermediate:
+                _reap(intermediate)
         state = ContainerState(
             id=container_id,
             bundle=bundle.path,
@@ -158,20 +160,26 @@ def create_container(
             write_atomically(os.path.abspath(options.pid_file), f"{init_pid}".encode(), 0o644)
         return state
     except BaseException:
-        _undo(init_pid, manager)
+        # Cloned straight from us, the init is our child: reap it, nobody else will.
+        _undo(init_pid, manager, reap=init_pid != 0 and intermediate == 0)
         store.release(container_id)
         del directory
         raise
 
 
 def _converse(
-    sock: Any, intermediate: int, config: dict[str, Any], container_id: str, bundle: str
+    sock: Any,
+    intermediate: int,
+    init_pid: int,
+    config: dict[str, Any],
+    container_id: str,
+    bundle: str,
 ) -> int:
-    """Answer the container processes until the init says it is ready; returns its pid.
+    """Answer the container processes until the init says it is ready; returns its pid
+    (`init_pid` when known already, else the intermediate reports it).
 
     The intermediate's INIT_PID and the init's own messages come from two processes, so
     either may come first: the init can be quicker to ask for hooks, or to be ready."""
-    init_pid = 0
     while True:
         message = sync.receive(sock)
         if message.kind == sync.NEED_IDMAP:
@@ -216,13 +224,15 @@ def _reap(pid: int) -> None:
         pass
 
 
-def _undo(init_pid: int, manager: CgroupManager | None) -> None:
+def _undo(init_pid: int, manager: CgroupManager | None, *, reap: bool) -> None:
     """Take back whatever a failed create made: processes first, then the cgroup."""
     if init_pid:
         try:
             os.kill(init_pid, SIGKILL)
         except ProcessLookupError:
             pass
+        if reap:
+            _reap(init_pid)
     if manager is not None:
         try:
             manager.kill_all(SIGKILL)

@@ -1,13 +1,19 @@
-"""Where a container's init ends up in the cgroups, whichever way it joined them: the
-quick way (v1 by its thread, v2 by being cloned into it), the plain cgroup.procs way
-when clone3 is not there, or with a user namespace. Each time it is in every hierarchy
-of the container before it runs anything, and its cgroup namespace is rooted there."""
+"""Where a container's init ends up in the cgroups, whichever way it was started: cloned
+straight from the runtime into its namespaces and v2 cgroup, through the intermediate
+(v1 by its thread, the init cloned into v2), the plain cgroup.procs way when clone3 is
+not there, or with a user namespace. Each time it is in every hierarchy of the container
+before it runs anything, and its cgroup namespace is rooted there.
+
+Each case runs create_container in a forked child of the test, which may become a child
+subreaper (the straight clone needs one) without changing the test process."""
 
 from __future__ import annotations
 
 import errno
+import os
 import time
-from collections.abc import Iterator
+import traceback
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -15,27 +21,23 @@ import pytest
 from runtime_harness import BundleFactory, new_id
 
 from capsa.cgroups.layout import CgroupLayout
+from capsa.kernel import process as kproc
 from capsa.runtime.create import CreateOptions, create_container
 from capsa.runtime.delete import delete_container
-from capsa.runtime.process import intermediate
+from capsa.runtime.process import intermediate, spawn
 from capsa.runtime.start import start_container
 from capsa.runtime.state import StateStore
 
 
-class Containers:
-    def __init__(self, root: Path) -> None:
-        self.store = StateStore(str(root))
-        self.made: list[str] = []
-
-    def check(self, bundle: Path, out: Path) -> None:
-        cid = new_id()
-        self.made.append(cid)
-        state = create_container(self.store, cid, CreateOptions(bundle=str(bundle)))
+def _check(store: StateStore, bundle: Path, out: Path) -> None:
+    cid = new_id()
+    try:
+        state = create_container(store, cid, CreateOptions(bundle=str(bundle)))
         assert state.cgroup_paths
         for key, directory in state.cgroup_paths.items():
             members = (Path(directory) / "cgroup.procs").read_text().split()
             assert str(state.pid) in members, f"the init is not in its {key} cgroup {directory}"
-        start_container(self.store, cid)
+        start_container(store, cid)
         report = out / "cgroup"
         deadline = time.monotonic() + 10
         while not (report.exists() and report.read_text().endswith("\n")):
@@ -43,17 +45,31 @@ class Containers:
             time.sleep(0.01)
         lines = report.read_text().splitlines()
         assert lines and all(line.endswith(":/") for line in lines), lines
+    finally:
+        delete_container(store, cid, force=True)
 
 
-@pytest.fixture
-def containers(tmp_path: Path) -> Iterator[Containers]:
-    made = Containers(tmp_path / "state")
-    yield made
-    for cid in made.made:
+def _in_child(body: Callable[[], None], *, subreaper: bool) -> None:
+    """Run body() in a forked child; its failure, with the traceback, fails the test."""
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.close(read_end)
+        code = 0
         try:
-            delete_container(made.store, cid, force=True)
-        except Exception:  # already gone, or the test failed half-way
-            pass
+            if subreaper:
+                kproc.set_child_subreaper()
+            body()
+        except BaseException:
+            os.write(write_end, traceback.format_exc().encode())
+            code = 1
+        finally:
+            os._exit(code)
+    os.close(write_end)
+    with os.fdopen(read_end, "rb") as f:
+        failure = f.read().decode()
+    os.waitpid(pid, 0)
+    assert not failure, failure
 
 
 def _bundle(make_bundle: BundleFactory, out: Path, edit: Any = None, **kw: Any) -> Path:
@@ -70,32 +86,55 @@ def _bundle(make_bundle: BundleFactory, out: Path, edit: Any = None, **kw: Any) 
     return make_bundle(["sh", "-c", "cat /proc/self/cgroup > /out/cgroup"], with_out, **kw)
 
 
-def test_the_quick_way(containers: Containers, make_bundle: BundleFactory, tmp_path: Path) -> None:
-    containers.check(_bundle(make_bundle, tmp_path / "out"), tmp_path / "out")
+def _record(marker: Path, function: Callable[..., Any]) -> Callable[..., Any]:
+    def recorded(*args: Any, **kwargs: Any) -> Any:
+        marker.touch()
+        return function(*args, **kwargs)
+
+    return recorded
+
+
+def _refuse(marker: Path) -> Callable[..., int]:
+    def refused(*args: Any) -> int:
+        marker.touch()  # in a forked process: the test sees it on the disk
+        raise OSError(errno.ENOSYS, "clone3: function not implemented")
+
+    return refused
+
+
+def test_cloned_straight_from_the_runtime(
+    make_bundle: BundleFactory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bundle, out = _bundle(make_bundle, tmp_path / "out"), tmp_path / "out"
+    straight, via = tmp_path / "straight", tmp_path / "via-intermediate"
+    monkeypatch.setattr(spawn, "clone_process", _record(straight, spawn.clone_process))
+    monkeypatch.setattr(
+        intermediate, "run_intermediate", _record(via, intermediate.run_intermediate)
+    )
+    _in_child(lambda: _check(StateStore(str(tmp_path / "state")), bundle, out), subreaper=True)
+    assert straight.exists() and not via.exists()
+
+
+def test_through_the_intermediate(make_bundle: BundleFactory, tmp_path: Path) -> None:
+    # Not a subreaper: the init must not become our child, so the intermediate runs.
+    bundle, out = _bundle(make_bundle, tmp_path / "out"), tmp_path / "out"
+    _in_child(lambda: _check(StateStore(str(tmp_path / "state")), bundle, out), subreaper=False)
 
 
 def test_without_clone3(
-    containers: Containers,
-    make_bundle: BundleFactory,
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
+    make_bundle: BundleFactory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     if CgroupLayout.detect().unified is None:
         pytest.skip("no cgroup v2 hierarchy: nothing is cloned into a cgroup")
-    marker = tmp_path / "fell-back"
-
-    def no_clone3(fd: int) -> int:
-        marker.touch()  # in the intermediate: the test sees it on the disk
-        raise OSError(errno.ENOSYS, "clone3: function not implemented")
-
-    monkeypatch.setattr(intermediate, "fork_into_cgroup", no_clone3)
-    containers.check(_bundle(make_bundle, tmp_path / "out"), tmp_path / "out")
-    assert marker.exists()
+    refused_straight, refused_later = tmp_path / "refused-straight", tmp_path / "refused-later"
+    monkeypatch.setattr(spawn, "clone_process", _refuse(refused_straight))
+    monkeypatch.setattr(intermediate, "fork_into_cgroup", _refuse(refused_later))
+    bundle, out = _bundle(make_bundle, tmp_path / "out"), tmp_path / "out"
+    _in_child(lambda: _check(StateStore(str(tmp_path / "state")), bundle, out), subreaper=True)
+    assert refused_straight.exists() and refused_later.exists()
 
 
-def test_with_a_user_namespace(
-    containers: Containers, make_bundle: BundleFactory, public_tmp: Path
-) -> None:
+def test_with_a_user_namespace(make_bundle: BundleFactory, public_tmp: Path) -> None:
     from capsa.runtime.busybox_bundle import make_rootfs
 
     rootfs = Path(make_rootfs(str(public_tmp / "rootfs")))
@@ -112,4 +151,5 @@ def test_with_a_user_namespace(
                 )
 
     out = public_tmp / "out"
-    containers.check(_bundle(make_bundle, out, edit, rootfs=rootfs), out)
+    bundle = _bundle(make_bundle, out, edit, rootfs=rootfs)
+    _in_child(lambda: _check(StateStore(str(public_tmp / "state")), bundle, out), subreaper=True)

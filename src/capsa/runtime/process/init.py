@@ -21,11 +21,14 @@ if TYPE_CHECKING:
     from capsa.runtime.process.context import InitContext
 
 
-def run_init(ctx: InitContext, *, unshare_cgroupns: bool = False) -> None:
-    """Never returns: execs the user's program or exits non-zero. `unshare_cgroupns`:
-    make the new cgroup namespace here (the intermediate left it for us, see there)."""
+def run_init(ctx: InitContext, *, enter_v1: bool = False, unshare_cgroupns: bool = False) -> None:
+    """Never returns: execs the user's program or exits non-zero. `enter_v1`: move into
+    the v1 cgroups first (cloned straight from the runtime, see spawn.py);
+    `unshare_cgroupns`: then make the new cgroup namespace here, once in every cgroup."""
     ready = False
     try:
+        if enter_v1:
+            ctx.cgroup.enter_v1()
         if unshare_cgroupns:
             from capsa.kernel import namespaces as kns
 
