@@ -21,6 +21,10 @@ from capsa.runtime.process.intermediate import run_intermediate  # noqa: F401
 from capsa.runtime.process.spawn import spawn
 from capsa.runtime.procinfo import start_time
 from capsa.runtime.rootfs import cgroup_mounts, mountinfo  # noqa: F401
+
+# And what every start loads lazily after the clone (limits, devices, the freezer check
+# of delete): after it, each page an import writes to is copied first.
+from capsa.cgroups import devices, freezer, resources  # noqa: F401, I001
 from capsa.runtime.state import ContainerState, StateStore, write_atomically
 
 TYPE_CHECKING = False
