@@ -6,6 +6,9 @@ import os
 import pwd
 import time
 
+# What every start loads lazily once its init is cloned (limits, devices, the freezer
+# check of delete), imported before: after the clone each page written is copied first.
+from capsa.cgroups import devices, freezer, resources  # noqa: F401
 from capsa.errors import CapsaError, ContainerError
 from capsa.oci.runtime_config import validate_container_id
 from capsa.runtime import cgroup, namespaces
@@ -21,10 +24,6 @@ from capsa.runtime.process.intermediate import run_intermediate  # noqa: F401
 from capsa.runtime.process.spawn import spawn
 from capsa.runtime.procinfo import start_time
 from capsa.runtime.rootfs import cgroup_mounts, mountinfo  # noqa: F401
-
-# And what every start loads lazily after the clone (limits, devices, the freezer check
-# of delete): after it, each page an import writes to is copied first.
-from capsa.cgroups import devices, freezer, resources  # noqa: F401, I001
 from capsa.runtime.state import ContainerState, StateStore, write_atomically
 
 TYPE_CHECKING = False
