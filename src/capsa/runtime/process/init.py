@@ -4,6 +4,7 @@ it is ready, then blocks on the exec fifo until `start`."""
 
 from __future__ import annotations
 
+import gc
 import os
 import sys
 
@@ -25,6 +26,9 @@ def run_init(ctx: InitContext, *, enter_v1: bool = False, unshare_cgroupns: bool
     """Never returns: execs the user's program or exits non-zero. `enter_v1`: move into
     the v1 cgroups first (cloned straight from the runtime, see spawn.py);
     `unshare_cgroupns`: then make the new cgroup namespace here, once in every cgroup."""
+    # Short-lived until exec: a collection would touch, and so copy, every page we share
+    # with the runtime (a long-lived engine's heap above all).
+    gc.disable()
     ready = False
     try:
         if enter_v1:

@@ -11,6 +11,7 @@ so that the namespace is rooted there."""
 
 from __future__ import annotations
 
+import gc
 import os
 
 from capsa.errors import CapsaError
@@ -27,6 +28,7 @@ if TYPE_CHECKING:
 
 def run_intermediate(ctx: InitContext) -> None:
     """Never returns: exits the process."""
+    gc.disable()  # short-lived: a collection would only copy the pages we share
     code = 1
     try:
         into = _join_cgroups(ctx)
