@@ -12,7 +12,7 @@ from capsa.cgroups import devices, freezer, resources  # noqa: F401
 from capsa.errors import CapsaError, ContainerError
 from capsa.oci.runtime_config import validate_container_id
 from capsa.runtime import cgroup, namespaces
-from capsa.runtime.bundle import load_bundle
+from capsa.runtime.bundle import Bundle, load_bundle
 from capsa.runtime.hooks import run_hooks
 from capsa.runtime.process import sync
 from capsa.runtime.process.context import InitContext
@@ -82,7 +82,15 @@ def create_container(
     store: StateStore, container_id: str, options: CreateOptions
 ) -> ContainerState:
     validate_container_id(container_id)
-    bundle = load_bundle(options.bundle)
+    return create_from_bundle(store, container_id, options, load_bundle(options.bundle))
+
+
+def create_from_bundle(
+    store: StateStore, container_id: str, options: CreateOptions, bundle: Bundle
+) -> ContainerState:
+    """create_container with the bundle loaded already (options.bundle is not read
+    again): `run` looks at its config first."""
+    validate_container_id(container_id)
     config = bundle.config
     linux = config.get("linux", {})
     plan = namespaces.plan(linux)
