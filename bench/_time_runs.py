@@ -1,7 +1,14 @@
-"""Time N runs of one OCI runtime on one bundle; print the samples as JSON.
+"""Time runs of one OCI runtime on one bundle, one per request, for runtime_start.py.
 
-Run by runtime_start.py, sometimes inside `unshare -m` (crun refuses hybrid cgroups
-unless /sys/fs/cgroup/unified is hidden), so it must not import capsa."""
+Reads container IDs from stdin, one a line; for each, runs `RUNTIME --root ROOT run
+--bundle BUNDLE ID` and prints {"elapsed": seconds} or {"error": text} as a JSON line.
+One such server per runtime lets runtime_start.py take their runs in turns, so that every
+runtime meets the same load on a shared machine. It is sometimes run inside `unshare -m`
+(crun refuses hybrid cgroups unless /sys/fs/cgroup/unified is hidden), so it must not
+import capsa.
+
+    python _time_runs.py RUNTIME BUNDLE ROOT
+"""
 
 import json
 import subprocess
@@ -10,20 +17,18 @@ import time
 
 
 def main() -> int:
-    runtime, bundle, root, runs = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
-    samples = []
-    for index in range(runs + 2):
-        cid = f"bench-{index}"
+    runtime, bundle, root = sys.argv[1], sys.argv[2], sys.argv[3]
+    for line in sys.stdin:
+        cid = line.strip()
         argv = [*runtime.split(), "--root", root, "run", "--bundle", bundle, cid]
         start = time.perf_counter()
         result = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, check=False)
         elapsed = time.perf_counter() - start
         if result.returncode != 0:
-            print(json.dumps({"error": result.stderr.decode(errors="replace")[-500:]}))
-            return 1
-        if index >= 2:  # two warm-up runs
-            samples.append(elapsed)
-    print(json.dumps({"samples": samples}))
+            reply = {"error": result.stderr.decode(errors="replace")[-500:]}
+        else:
+            reply = {"elapsed": elapsed}
+        print(json.dumps(reply), flush=True)
     return 0
 
 

@@ -29,6 +29,10 @@ if [ ! -x .venv/bin/python ]; then
 fi
 .venv/bin/pip install -q --disable-pip-version-check --upgrade pip >/dev/null 2>&1 || true
 .venv/bin/pip install -q --disable-pip-version-check -e ".[dev]" --config-settings editable_mode=compat
+# capsa-runtime starts for every container: replace pip's console script with one that
+# skips Python's `site` and loads the runtime from one code pack (see
+# src/capsa/runtime/launcher.py and codepack.py).
+.venv/bin/python -m capsa.runtime.launcher .venv/bin/capsa-runtime
 echo "setup: capsa installed in $(pwd)/.venv (commands: .venv/bin/capsa, .venv/bin/capsa-runtime)"
 # Byte-compile now: with PYTHONDONTWRITEBYTECODE set, every start would compile again.
 .venv/bin/python -m compileall -q src >/dev/null

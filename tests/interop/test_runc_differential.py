@@ -37,6 +37,7 @@ echo pid: $$
 echo nofile: $(ulimit -n) $(ulimit -Hn)
 echo umask: $(umask)
 awk '{print "mount:", $5, $9}' /proc/self/mountinfo | sort
+sed 's/^/cgroup membership: /' /proc/self/cgroup
 for f in memory/memory.limit_in_bytes pids/pids.max cpu/cpu.shares cpu/cpu.cfs_quota_us; do
   [ -f /sys/fs/cgroup/$f ] && echo "cgroup $f: $(cat /sys/fs/cgroup/$f)"
 done

@@ -67,7 +67,6 @@ ENTRY_POINTS = (
     "capsa.cgroups.ebpf",
     "capsa.cgroups.unified",
     "capsa.cgroups.freezer",
-    "capsa.cgroups.warmup",
     "capsa.runtime.rootfs",
     "capsa.runtime.rootfs.cgroup_mounts",
     "capsa.runtime.seccomp",
@@ -76,6 +75,7 @@ ENTRY_POINTS = (
     "capsa.kernel.syscalls.real",
     "capsa.kernel.process",
     "capsa.kernel.caps",
+    "capsa.kernel.clone",
     # The runtime's own start path: the CLI and every verb a container start runs.
     "capsa.runtime.cli",
     "capsa.runtime.create",
@@ -86,6 +86,11 @@ ENTRY_POINTS = (
     "capsa.runtime.query",
     "capsa.runtime.exec",
     "capsa.runtime.pause",
+    "capsa.runtime.process.spawn",
+    "capsa.runtime.process.intermediate",
+    "capsa.runtime.process.init",
+    # What the lean launcher loads before anything else.
+    "capsa.runtime.codepack",
 )
 
 # Modules known to import something forbidden, with why, while they are being fixed: an

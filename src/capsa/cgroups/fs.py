@@ -333,16 +333,34 @@ class FsManager:
 
     # -- processes -------------------------------------------------------------------
 
-    def add_process(self, pid: int) -> None:
-        """Move a process (and, on v1, only that thread group) into every hierarchy."""
+    def add_process(self, pid: int, *, v1: bool = True) -> None:
+        """Move a process (and, on v1, only that thread group) into every hierarchy, or
+        with v1=False into the unified one alone (after `enter_v1`)."""
         value = str(pid)
         for key, directory in self._directories():
-            try:
-                self._files.write(directory, "cgroup.procs", value)
-            except PermissionDenied:
-                if not (self._rootless or key in self._optional):
-                    raise
-                self._drop(key, directory, "cannot move processes into it")
+            if v1 or key == UNIFIED:
+                self._join(key, directory, "cgroup.procs", value)
+
+    def enter_v1(self) -> None:
+        """Move the calling thread into every v1 hierarchy: for a single-threaded caller,
+        the same as add_process(its pid) there, but it does not wait.
+
+        A pid written to cgroup.procs (or to tasks) takes the kernel's global threadgroup
+        lock, whose first use after a quiet spell waits for an RCU grace period (7-30 ms
+        here). "0" written to `tasks` moves the writing thread alone, which needs no
+        threadgroup lock. v2 has no such file (cgroup.threads moves threads within one
+        domain only): there a child is cloned into the cgroup instead."""
+        for key, directory in self._directories():
+            if key != UNIFIED:
+                self._join(key, directory, "tasks", "0")
+
+    def _join(self, key: str, directory: str, name: str, value: str) -> None:
+        try:
+            self._files.write(directory, name, value)
+        except PermissionDenied:
+            if not (self._rootless or key in self._optional):
+                raise
+            self._drop(key, directory, "cannot move processes into it")
 
     def pids(self) -> list[int]:
         """Every process in the container's cgroup and the cgroups below it."""

@@ -39,8 +39,14 @@ class CgroupManager(Protocol):
         """Change the limits of a running container."""
         ...
 
-    def add_process(self, pid: int) -> None:
-        """Move a process into every hierarchy of the container."""
+    def add_process(self, pid: int, *, v1: bool = True) -> None:
+        """Move a process into every hierarchy of the container (v1=False: into the
+        unified one alone)."""
+        ...
+
+    def enter_v1(self) -> None:
+        """Move the calling thread (of a single-threaded caller) into every v1 hierarchy
+        without waiting for the kernel's threadgroup lock."""
         ...
 
     def pids(self) -> list[int]:

@@ -27,6 +27,7 @@ _SYSCALLS: dict[str, dict[str, int]] = {
         "openat2": 437,
         "pidfd_open": 434,
         "pidfd_send_signal": 424,
+        "clone3": 435,
     },
     "aarch64": {
         "pivot_root": 41,
@@ -38,6 +39,7 @@ _SYSCALLS: dict[str, dict[str, int]] = {
         "openat2": 437,
         "pidfd_open": 434,
         "pidfd_send_signal": 424,
+        "clone3": 435,
     },
 }
 

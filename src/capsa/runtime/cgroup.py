@@ -83,7 +83,10 @@ class NoCgroup:
 
     update = apply
 
-    def add_process(self, pid: int) -> None:
+    def add_process(self, pid: int, *, v1: bool = True) -> None:
+        pass
+
+    def enter_v1(self) -> None:
         pass
 
     def pids(self) -> list[int]:

@@ -248,6 +248,23 @@ class Logger:
             pass
 
 
+def entry() -> None:
+    """The `capsa-runtime` command: main(), then out without the interpreter's teardown.
+
+    Freeing every module and object at exit costs ~2 ms on each container start, and
+    nothing is left to clean up by then: the runtime starts no threads and registers no
+    atexit work, its files are closed, and the kernel drops the descriptors. Only the
+    standard streams are flushed, as the interpreter would (failing that: status 120, as
+    the interpreter's)."""
+    code = main()
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except (OSError, ValueError):
+        code = 120
+    os._exit(code)
+
+
 def main(argv: list[str] | None = None) -> int:
     # A short-lived process that makes few cycles: the collector would only cost time.
     gc.disable()
@@ -279,11 +296,6 @@ def main(argv: list[str] | None = None) -> int:
         if manager != "cgroupfs":
             raise InvalidArgument(f"unknown --cgroup-manager {manager!r}", hint="use cgroupfs")
         command, command_args = rest[0], rest[1:]
-        if command in ("create", "run", "exec"):
-            # Overlap the kernel's cgroup-migration latency with our imports.
-            from capsa.cgroups.warmup import warm_up_migration
-
-            warm_up_migration()
         if command not in COMMAND_FLAGS:
             raise InvalidArgument(f"unknown command {command!r}", hint="see capsa-runtime --help")
         stop = command == "exec"
@@ -334,6 +346,12 @@ def _dispatch(command: str, parsed: Parsed, args: list[str], root: str) -> int:
             no_pivot=parsed.flag("no_pivot"),
         )
         container_id = _one_id(args, command)
+        # We exit once the container is made (or run), leaving its init to whoever
+        # would have had it anyway; until then it may be our child, which spares the
+        # intermediate process (see capsa.runtime.process.spawn).
+        from capsa.kernel.process import set_child_subreaper
+
+        set_child_subreaper()
         if command == "create":
             from capsa.runtime.create import create_container
 
@@ -615,4 +633,4 @@ def _spec(parsed: Parsed) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    entry()

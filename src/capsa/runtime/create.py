@@ -6,11 +6,13 @@ import os
 import pwd
 import time
 
-from capsa.cgroups.warmup import warm_up_migration
+# What every start loads lazily once its init is cloned (limits, devices, the freezer
+# check of delete), imported before: after the clone each page written is copied first.
+from capsa.cgroups import devices, freezer, resources  # noqa: F401
 from capsa.errors import CapsaError, ContainerError
 from capsa.oci.runtime_config import validate_container_id
 from capsa.runtime import cgroup, namespaces
-from capsa.runtime.bundle import load_bundle
+from capsa.runtime.bundle import Bundle, load_bundle
 from capsa.runtime.hooks import run_hooks
 from capsa.runtime.process import sync
 from capsa.runtime.process.context import InitContext
@@ -18,7 +20,8 @@ from capsa.runtime.process.context import InitContext
 # What the forked processes run, imported here once: in a long-lived caller (the
 # engine), each container start would otherwise import them again after fork.
 from capsa.runtime.process.init import run_init  # noqa: F401
-from capsa.runtime.process.intermediate import run_intermediate
+from capsa.runtime.process.intermediate import run_intermediate  # noqa: F401
+from capsa.runtime.process.spawn import spawn
 from capsa.runtime.procinfo import start_time
 from capsa.runtime.rootfs import cgroup_mounts, mountinfo  # noqa: F401
 from capsa.runtime.state import ContainerState, StateStore, write_atomically
@@ -79,8 +82,15 @@ def create_container(
     store: StateStore, container_id: str, options: CreateOptions
 ) -> ContainerState:
     validate_container_id(container_id)
-    warm_up_migration()
-    bundle = load_bundle(options.bundle)
+    return create_from_bundle(store, container_id, options, load_bundle(options.bundle))
+
+
+def create_from_bundle(
+    store: StateStore, container_id: str, options: CreateOptions, bundle: Bundle
+) -> ContainerState:
+    """create_container with the bundle loaded already (options.bundle is not read
+    again): `run` looks at its config first."""
+    validate_container_id(container_id)
     config = bundle.config
     linux = config.get("linux", {})
     plan = namespaces.plan(linux)
@@ -95,6 +105,7 @@ def create_container(
     directory = store.reserve(container_id)
     manager = None
     init_pid = 0
+    intermediate = 0
     try:
         manager = cgroup.create(linux, container_id, rootless=os.geteuid() != 0)
         fifo = store.exec_fifo(container_id)
@@ -123,12 +134,9 @@ def create_container(
             preserve_fds=options.preserve_fds,
             no_new_keyring=options.no_new_keyring,
             no_pivot=options.no_pivot,
-            cgroup_join=manager.add_process,
+            cgroup=manager,
         )
-        intermediate = os.fork()
-        if intermediate == 0:
-            parent_end.close()
-            run_intermediate(ctx)  # never returns
+        intermediate, init_pid = spawn(ctx, parent_end)
         child_end.close()
         os.close(fifo_fd)
         # Limits are written while the child builds the container: it cannot run the
@@ -137,10 +145,13 @@ def create_container(
         if console is not None and options.console_connection is None:
             console.close()
         try:
-            init_pid = _converse(parent_end, intermediate, config, container_id, bundle.path)
+            init_pid = _converse(
+                parent_end, intermediate, init_pid, config, container_id, bundle.path
+            )
         finally:
             parent_end.close()
-            _reap(intermediate)
+            if intermediate:
+                _reap(intermediate)
         state = ContainerState(
             id=container_id,
             bundle=bundle.path,
@@ -160,21 +171,27 @@ def create_container(
             write_atomically(os.path.abspath(options.pid_file), f"{init_pid}".encode(), 0o644)
         return state
     except BaseException:
-        _undo(init_pid, manager)
+        # Cloned straight from us, the init is our child: reap it, nobody else will.
+        _undo(init_pid, manager, reap=init_pid != 0 and intermediate == 0)
         store.release(container_id)
         del directory
         raise
 
 
 def _converse(
-    sock: Any, intermediate: int, config: dict[str, Any], container_id: str, bundle: str
+    sock: Any,
+    intermediate: int,
+    init_pid: int,
+    config: dict[str, Any],
+    container_id: str,
+    bundle: str,
 ) -> int:
-    """Answer the container processes until the init says it is ready; returns its pid."""
-    init_pid = 0
-    ready = False
+    """Answer the container processes until the init says it is ready; returns its pid
+    (`init_pid` when known already, else the intermediate reports it).
+
+    The intermediate's INIT_PID and the init's own messages come from two processes, so
+    either may come first: the init can be quicker to ask for hooks, or to be ready."""
     while True:
-        if ready and init_pid:
-            return init_pid
         message = sync.receive(sock)
         if message.kind == sync.NEED_IDMAP:
             namespaces.write_id_maps(intermediate, config.get("linux", {}))
@@ -182,6 +199,8 @@ def _converse(
         elif message.kind == sync.INIT_PID:
             init_pid = message.pid
         elif message.kind == sync.RUN_HOOKS:
+            if not init_pid:
+                init_pid = sync.receive(sock, sync.INIT_PID).pid
             hooks = config.get("hooks", {})
             state = {
                 "ociVersion": config.get("ociVersion", "1.0.0"),
@@ -195,9 +214,11 @@ def _converse(
             run_hooks("createRuntime", hooks.get("createRuntime", []), state)
             sync.send(sock, sync.HOOKS_DONE)
         elif message.kind == sync.READY:
-            # The intermediate's INIT_PID may come after the init's READY (both write to
-            # this socket): wait for it.
-            ready = True
+            if not init_pid:
+                init_pid = sync.receive(sock, sync.INIT_PID).pid
+            if not init_pid:
+                raise ContainerError("the container init never reported its pid")
+            return init_pid
 
 
 def _now() -> str:
@@ -214,13 +235,15 @@ def _reap(pid: int) -> None:
         pass
 
 
-def _undo(init_pid: int, manager: CgroupManager | None) -> None:
+def _undo(init_pid: int, manager: CgroupManager | None, *, reap: bool) -> None:
     """Take back whatever a failed create made: processes first, then the cgroup."""
     if init_pid:
         try:
             os.kill(init_pid, SIGKILL)
         except ProcessLookupError:
             pass
+        if reap:
+            _reap(init_pid)
     if manager is not None:
         try:
             manager.kill_all(SIGKILL)

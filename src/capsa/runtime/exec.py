@@ -160,7 +160,7 @@ def exec_in_container(store: StateStore, container_id: str, options: ExecOptions
         _intermediate(
             child_end,
             ns_fds,
-            manager.add_process,
+            manager,
             process,
             console,
             seccomp_program,
@@ -175,19 +175,16 @@ def exec_in_container(store: StateStore, container_id: str, options: ExecOptions
     elif console is not None:
         console.close()
     try:
-        # The intermediate's INIT_PID and the final process's READY share the socket
-        # and may arrive in either order.
-        pid = 0
-        ready = False
-        while not (pid and ready):
-            message = sync.receive(parent_end, sync.INIT_PID, sync.READY)
-            if message.kind == sync.INIT_PID:
-                pid = message.pid
-            else:
-                ready = True
+        # Two processes talk here (the intermediate reports the pid, the process itself
+        # that it is ready): their messages may come in either order.
+        message = sync.receive(parent_end, sync.INIT_PID, sync.READY)
+        ready = message.kind == sync.READY
+        pid = sync.receive(parent_end, sync.INIT_PID).pid if ready else message.pid
         os.waitpid(first, 0)
         if proxy is not None:
             proxy.receive()
+        if not ready:
+            sync.receive(parent_end, sync.READY)
         # The socket is close-on-exec: EOF means the exec happened, a message that it failed.
         tail = parent_end.recv(sync.MAX_MESSAGE)
         if tail:
@@ -231,7 +228,7 @@ def _namespace_fds(init_pid: int, config: dict[str, Any]) -> list[tuple[str, int
 def _intermediate(
     sock: Any,
     ns_fds: list[tuple[str, int]],
-    join_cgroup: Any,
+    cgroup: Any,
     process: dict[str, Any],
     console: Any,
     seccomp_program: bytes | None,
@@ -241,7 +238,11 @@ def _intermediate(
     code = 1
     try:
         kproc.set_dumpable(False)
-        join_cgroup(os.getpid())
+        # v1 without waiting for the kernel's threadgroup lock (we are single-threaded,
+        # see FsManager.enter_v1); v2 the plain way, before the container's cgroup and
+        # user namespaces could keep us from reaching the host's cgroupfs.
+        cgroup.enter_v1()
+        cgroup.add_process(os.getpid(), v1=False)
         for kind, fd in ns_fds:
             kns.setns(fd, kns.NAMESPACES[kind][0])
             os.close(fd)

@@ -3,10 +3,10 @@ delete it afterwards, returning its exit status (as runc does)."""
 
 from __future__ import annotations
 
-import os
-
 from capsa.kernel import process as kproc
-from capsa.runtime.create import CreateOptions, create_container
+from capsa.oci.runtime_config import validate_container_id
+from capsa.runtime.bundle import load_bundle
+from capsa.runtime.create import CreateOptions, create_from_bundle
 from capsa.runtime.delete import delete_container
 from capsa.runtime.signals import exit_code, forward_signals, wait_for
 from capsa.runtime.start import start_container
@@ -18,15 +18,18 @@ def run_container(
 ) -> int:
     proxy = None
     if not detach:
-        # The init's parent (the intermediate) exits at once: become the reaper it is
-        # handed to, so that we can wait for it.
+        # The init is our child, or the intermediate's, which exits at once: become the
+        # reaper it is handed to, so that we can wait for it either way.
         kproc.set_child_subreaper()
-    if not detach and not options.console_socket and _wants_terminal(options):
+    validate_container_id(container_id)
+    bundle = load_bundle(options.bundle)  # once: create_from_bundle does not read it again
+    terminal = bool(bundle.config["process"].get("terminal"))
+    if not detach and not options.console_socket and terminal:
         from capsa.runtime.tty import TtyProxy
 
         proxy = TtyProxy()
         options = options.with_console(proxy.theirs)
-    state = create_container(store, container_id, options)
+    state = create_from_bundle(store, container_id, options, bundle)
     try:
         if proxy is not None:
             proxy.after_fork()
@@ -44,14 +47,3 @@ def run_container(
         delete_container(store, container_id, force=True)
     return exit_code(status)
 
-
-def _wants_terminal(options: CreateOptions) -> bool:
-    from capsa.fastjson import JSONError, loads
-
-    try:
-        with open(os.path.join(options.bundle, "config.json"), "rb") as f:
-            config = loads(f.read())
-    except (OSError, JSONError, UnicodeDecodeError):
-        return False  # create_container reports a missing or broken config properly
-    process = config.get("process") if isinstance(config, dict) else None
-    return bool(isinstance(process, dict) and process.get("terminal"))

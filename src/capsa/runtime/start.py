@@ -19,8 +19,7 @@ def start_container(store: StateStore, container_id: str) -> None:
         if status != CREATED:
             raise Conflict(f"cannot start container {container_id!r}: it is {status}, not created")
         _release_init(store, container)
-        container.state.started = True
-        store.save(container.state)
+        container.state.started = True  # as the store tells it from now on (no fifo)
         config = container.config()
     hooks = config.get("hooks", {}).get("poststart", [])
     if hooks:

@@ -114,7 +114,7 @@ def test_load_killed_at_random_points(tmp_path: Path) -> None:
         if round_ % 3 == 0:
             forget_everything(root)  # so that the next loads have every phase to do again
         process = load(root, rng.choice(archives))
-        time.sleep(rng.uniform(duration * 0.2, duration * 1.05))  # past interpreter start
+        time.sleep(rng.uniform(duration * 0.15, duration * 0.9))  # past interpreter start
         if process.poll() is None:
             process.send_signal(signal.SIGKILL)
             killed += 1

@@ -10,7 +10,7 @@ import pytest
 from cgroups_fakehost import FakeHost, created, manager_for
 
 from capsa.cgroups import CgroupStats, load_manager
-from capsa.errors import Conflict, NotFound, Timeout, Unavailable
+from capsa.errors import Conflict, NotFound, PermissionDenied, Timeout, Unavailable
 
 
 def test_create_makes_every_directory_and_is_idempotent(hybrid: FakeHost) -> None:
@@ -65,6 +65,46 @@ def test_add_process_joins_every_distinct_directory(v1: FakeHost) -> None:
     assert all(value == "4242" and path.endswith("/cgroup.procs") for path, value in written)
     # cpu and cpuacct share one directory on this host, as do net_cls and net_prio.
     assert len(written) == len(set(m.paths().values())) == 10
+
+
+def test_enter_v1_moves_the_calling_thread_in_every_v1_directory(hybrid: FakeHost) -> None:
+    m = created(hybrid)
+    hybrid.files.writes.clear()
+    m.enter_v1()
+    written = hybrid.files.writes
+    # "0" to tasks: the calling thread alone, without the kernel's threadgroup lock.
+    assert all(value == "0" and path.endswith("/tasks") for path, value in written)
+    v1_directories = {p for k, p in m.paths().items() if k != "unified"}
+    assert {os.path.dirname(path) for path, _ in written} == v1_directories
+    assert len(written) == len(v1_directories)
+
+
+def test_add_process_to_the_unified_hierarchy_alone(hybrid: FakeHost) -> None:
+    m = created(hybrid)
+    hybrid.files.writes.clear()
+    m.add_process(4242, v1=False)
+    assert hybrid.files.writes == [(f"{m.paths()['unified']}/cgroup.procs", "4242")]
+
+
+def test_enter_v1_on_a_v2_host_writes_nothing(v2: FakeHost) -> None:
+    m = created(v2)
+    v2.files.writes.clear()
+    m.enter_v1()
+    assert v2.files.writes == []
+
+
+def test_enter_v1_drops_the_systemd_tracker_it_may_not_join(hybrid: FakeHost) -> None:
+    m = created(hybrid)
+    real_write = hybrid.files.write
+
+    def write(directory: str, name: str, value: str, *, field: str | None = None) -> None:
+        if "/systemd/" in directory + "/":
+            raise PermissionDenied("no")
+        real_write(directory, name, value, field=field)
+
+    hybrid.files.write = write  # type: ignore[method-assign]
+    m.enter_v1()
+    assert "name=systemd" not in m.paths()
 
 
 def test_add_process_before_create(hybrid: FakeHost) -> None:

@@ -27,10 +27,22 @@ def sample(container_id: str = "c1") -> ContainerState:
 def test_save_and_load_round_trip(tmp_path: Path) -> None:
     store = StateStore(tmp_path)
     store.reserve("c1")
+    os.mkfifo(store.exec_fifo("c1"))  # created, not started
     store.save(sample())
     loaded = store.load("c1")
     assert loaded.to_json() == sample().to_json()
     assert store.ids() == ["c1"]
+
+
+def test_started_is_told_by_the_exec_fifo(tmp_path: Path) -> None:
+    # `start` removes the fifo as it releases the init, and does not write the state again.
+    store = StateStore(tmp_path)
+    store.reserve("c1")
+    os.mkfifo(store.exec_fifo("c1"))
+    store.save(sample())
+    assert store.load("c1").started is False
+    os.unlink(store.exec_fifo("c1"))
+    assert store.load("c1").started is True
 
 
 def test_reserve_refuses_a_taken_id(tmp_path: Path) -> None:
@@ -98,3 +110,4 @@ def test_lock_serialises_operations(tmp_path: Path) -> None:
     for thread in threads:
         thread.join(5)
     assert order == ["first-in", "first-out", "second-in"]
+    assert os.listdir(store.container_dir("c1")) == []  # the directory itself is locked

@@ -8,16 +8,16 @@ TYPE_CHECKING = False
 
 if TYPE_CHECKING:
     from _socket import socket
-    from collections.abc import Callable
     from typing import Any
 
+    from capsa.cgroups import CgroupManager
     from capsa.runtime.namespaces import NamespacePlan
 
 
 class InitContext:
     __slots__ = (
         "bundle",
-        "cgroup_join",
+        "cgroup",
         "config",
         "console",
         "container_id",
@@ -48,7 +48,7 @@ class InitContext:
         preserve_fds: int,
         no_new_keyring: bool,
         no_pivot: bool,
-        cgroup_join: Callable[[int], None],
+        cgroup: CgroupManager,
     ) -> None:
         self.container_id = container_id
         self.config = config
@@ -63,4 +63,4 @@ class InitContext:
         self.preserve_fds = preserve_fds
         self.no_new_keyring = no_new_keyring
         self.no_pivot = no_pivot
-        self.cgroup_join = cgroup_join  # puts a pid into the container's cgroups
+        self.cgroup = cgroup  # the container's cgroups, made already; the processes join

@@ -4,6 +4,7 @@ it is ready, then blocks on the exec fifo until `start`."""
 
 from __future__ import annotations
 
+import gc
 import os
 import sys
 
@@ -21,10 +22,21 @@ if TYPE_CHECKING:
     from capsa.runtime.process.context import InitContext
 
 
-def run_init(ctx: InitContext) -> None:
-    """Never returns: execs the user's program or exits non-zero."""
+def run_init(ctx: InitContext, *, enter_v1: bool = False, unshare_cgroupns: bool = False) -> None:
+    """Never returns: execs the user's program or exits non-zero. `enter_v1`: move into
+    the v1 cgroups first (cloned straight from the runtime, see spawn.py);
+    `unshare_cgroupns`: then make the new cgroup namespace here, once in every cgroup."""
+    # Short-lived until exec: a collection would touch, and so copy, every page we share
+    # with the runtime (a long-lived engine's heap above all).
+    gc.disable()
     ready = False
     try:
+        if enter_v1:
+            ctx.cgroup.enter_v1()
+        if unshare_cgroupns:
+            from capsa.kernel import namespaces as kns
+
+            kns.unshare(kns.CLONE_NEWCGROUP)
         # Nothing in the container may ptrace or open /proc/1/exe of the runtime
         # while it still runs runtime code (the CVE-2019-5736 class); execve resets it.
         kproc.set_dumpable(False)
