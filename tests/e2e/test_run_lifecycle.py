@@ -260,3 +260,14 @@ def test_container_prune(capsa: Capsa) -> None:
     assert "Deleted Containers:" in out and "Total reclaimed space:" in out
     assert capsa("ps", "-a", "--format", "json").stdout.count("alive") == 1
     assert "done1" not in capsa("ps", "-a").stdout
+
+
+def test_the_client_environment_and_directory_are_the_commands(capsa: Capsa) -> None:
+    # the container is created by the monitor spawner, not by this command: what the
+    # command's own environment and directory mean must be resolved before it asks
+    capsa.env["FROM_CLIENT"] = "yes"
+    capsa.env.pop("NOT_SET_ANYWHERE", None)
+    script = "echo ${FROM_CLIENT:-no}; env | grep -c NOT_SET_ANYWHERE; true"
+    out = capsa("run", "--rm", "-e", "FROM_CLIENT", "-e", "NOT_SET_ANYWHERE", "busybox",
+                "sh", "-c", script)  # fmt: skip
+    assert out.stdout == "yes\n0\n"

@@ -510,7 +510,7 @@ def spec_from_options(options: argparse.Namespace) -> ContainerSpec:
         privileged=o.privileged,
         cap_add=list(o.cap_add),
         cap_drop=list(o.cap_drop),
-        security_opt=list(o.security_opt),
+        security_opt=[_absolute_profile(opt) for opt in o.security_opt],
         read_only=o.read_only,
         devices=[parse_device(d) for d in o.device],
         group_add=list(o.group_add),
@@ -560,7 +560,7 @@ def spec_from_options(options: argparse.Namespace) -> ContainerSpec:
         name=o.name,
         command=list(o.command) if o.command else None,
         entrypoint=entrypoint,
-        env=_read_env_files(o.env_file, "--env-file") + list(o.env),
+        env=_client_env(_read_env_files(o.env_file, "--env-file") + list(o.env)),
         workdir=o.workdir,
         user=o.user,
         labels=labels,
@@ -591,6 +591,28 @@ def spec_from_options(options: argparse.Namespace) -> ContainerSpec:
         log_options=log_options,
         detach_keys=o.detach_keys,
     )
+
+
+def _client_env(entries: list[str]) -> list[str]:
+    """`-e NAME` takes NAME's value from this command's environment (as Docker's client
+    does; the container is set up elsewhere), and is left out when NAME is not set."""
+    result = []
+    for entry in entries:
+        if "=" in entry:
+            result.append(entry)
+        elif entry in os.environ:
+            result.append(f"{entry}={os.environ[entry]}")
+    return result
+
+
+def _absolute_profile(opt: str) -> str:
+    """`seccomp=profile.json` relative to this command's directory."""
+    key, sep, value = opt.partition("=") if "=" in opt else opt.partition(":")
+    if key != "seccomp" or not sep or value in ("unconfined", "builtin", ""):
+        return opt
+    if value.lstrip().startswith("{"):
+        return opt
+    return f"seccomp={os.path.abspath(value)}"
 
 
 def _nano_cpus(text: str) -> int:

@@ -49,26 +49,43 @@ def _each(names: list[str], action: Callable[[str], None]) -> int:
 
 
 def run(args: list[str]) -> int:
+    """`capsa run`: the spawner's child creates and starts the container (see
+    capsa.engine.spawner.request_run), so this process loads only the flags and the
+    attach relay, not the engine."""
     from capsa.cli._runflags import run_parser, spec_from_options
+    from capsa.engine import spawner
+    from capsa.engine.layout import Layout, engine_config
 
     parser = run_parser("run", "Create and start a container from an image")
     options = parser.parse_args(args)
     spec = spec_from_options(options)
     if options.detach and options.rm and spec.restart.name != "no":
         raise Conflict("--restart and --rm cannot be used together")
-    with open_engine(options.root) as engine:
-        record = engine.create(spec)
-        if options.detach:
-            engine.start(record.id)
-            sys.stdout.write(f"{record.id}\n")
+    streams = None if options.detach else _streams(spec.stdin_open, options.attach)
+    layout = Layout(engine_config(options.root))
+    stdin_once = bool(streams and streams["stdin"])
+    connection = spawner.request_run(layout, spec.to_json(), stdin_once=stdin_once)
+    try:
+        container_id, name = spawner.read_created(connection)
+        if streams is None:
+            spawner.wait_started(connection, name)
+            sys.stdout.write(f"{container_id}\n")
             return 0
-        return _start_attached(
-            engine,
-            record,
-            _streams(spec.stdin_open, options.attach),
-            detach_keys=options.detach_keys,
+        from capsa.monitor import attach as protocol
+
+        connection.sendall(protocol.control({"attach": streams}))
+        return _relay(
+            connection,
+            container_id,
+            name,
+            streams,
+            tty=spec.tty,
+            detach_keys=options.detach_keys or spec.detach_keys,
             sig_proxy=options.sig_proxy != "false",
+            root=options.root,
         )
+    finally:
+        connection.close()
 
 
 def _streams(stdin: bool, attach: list[str]) -> dict[str, bool]:
@@ -93,32 +110,61 @@ def _start_attached(
     detach_keys: str = "",
     sig_proxy: bool = True,
 ) -> int:
-    from capsa.cli._attach import Detached, relay
-    from capsa.engine.engine import start_error
-    from capsa.errors import ContainerError
-
     connection = engine.start(record.id, attach=streams)
+    try:
+        return _relay(
+            connection,
+            record.id,
+            record.name,
+            streams,
+            tty=record.spec.tty,
+            detach_keys=detach_keys or record.spec.detach_keys,
+            sig_proxy=sig_proxy,
+            root=None,
+            engine=engine,
+        )
+    finally:
+        connection.close()
+
+
+def _relay(
+    connection: Any,
+    container_id: str,
+    name: str,
+    streams: dict[str, bool],
+    *,
+    tty: bool,
+    detach_keys: str,
+    sig_proxy: bool,
+    root: str | None,
+    engine: Any = None,
+) -> int:
+    from capsa.cli._attach import Detached, relay
+    from capsa.engine.spawner import start_error
+    from capsa.errors import ContainerError
 
     def forward(signum: int) -> None:
         with contextlib.suppress(CapsaError):
-            engine.kill(record.id, signum)
+            if engine is not None:
+                engine.kill(container_id, signum)
+                return
+            with open_engine(root) as opened:  # only now: a signal is rare
+                opened.kill(container_id, signum)
 
     try:
         return relay(
             connection,
             stdin=streams["stdin"],
-            tty=record.spec.tty,
-            detach_keys=detach_keys or record.spec.detach_keys,
-            on_signal=forward if sig_proxy and not record.spec.tty else None,
+            tty=tty,
+            detach_keys=detach_keys,
+            on_signal=forward if sig_proxy and not tty else None,
         )
     except Detached:
         sys.stderr.write("\n")
         return 0
     except ContainerError as exc:
-        prefix = f"cannot start container {record.name}: "
-        raise start_error(record.name, str(exc).removeprefix(prefix)) from None
-    finally:
-        connection.close()
+        prefix = f"cannot start container {name}: "
+        raise start_error(name, str(exc).removeprefix(prefix)) from None
 
 
 def create(args: list[str]) -> int:

@@ -19,6 +19,7 @@ from capsa.engine.layout import Layout
 from capsa.engine.names import random_name, validate_name
 from capsa.engine.runtimes import OCIRuntime, open_runtime
 from capsa.engine.security import inline_seccomp_profile, security_context
+from capsa.engine.spawner import wait_started
 from capsa.engine.spec import RESTART_POLICIES, ContainerSpec, MountSpec
 from capsa.engine.state import (
     CREATED,
@@ -443,44 +444,6 @@ def _not_starting(state: ContainerState) -> ContainerState:
     return replace(state, monitor_pid=0)
 
 
-def wait_started(connection: socket.socket, name: str) -> int:
-    """Read the monitor's control frames until the container started; its pid."""
-    from capsa.errors import ContainerError
-    from capsa.monitor import attach as protocol
-
-    reader = protocol.FrameReader()
-    while True:
-        data = connection.recv(65536)
-        if not data:
-            raise ContainerError(f"the monitor of container {name} exited before it started")
-        for stream, payload in reader.feed(data):
-            if stream != protocol.CONTROL:
-                continue
-            message = protocol.decode_control(payload)
-            if "error" in message:
-                raise start_error(name, str(message["error"]))
-            if "started" in message:
-                return int(message["started"])
-
-
-def start_error(name: str, message: str) -> CapsaError:
-    """A monitor's error as the typed error it is."""
-    return program_error(f"cannot start container {name}: {message}", message)
-
-
-def program_error(text: str, message: str) -> CapsaError:
-    """A runtime's error as the typed error it is: a program that cannot be found or
-    run is Docker's exit 127 / 126, anything else 125."""
-    from capsa.errors import CommandNotFound, CommandNotInvokable, ContainerError
-
-    if message.startswith("exec: "):
-        if "not found" in message or "no such file" in message:
-            return CommandNotFound(text)
-        if "permission denied" in message:
-            return CommandNotInvokable(text)
-    return ContainerError(text)
-
-
 def _image_container_config(store: Store, image_id: str) -> dict[str, Any]:
     from capsa.oci.canonical import load_json
 
@@ -518,3 +481,9 @@ def _validate(spec: ContainerSpec) -> None:
         raise InvalidArgument(f"duplicate mount point: {sorted(duplicates)[0]}")
     if spec.log_driver not in ("json-file", "none", "k8s-file"):
         raise InvalidArgument(f"unknown log driver {spec.log_driver!r}", hint="json-file or none")
+
+
+def mark_starting(engine: Engine, container_id: str) -> None:
+    """A new container about to get its first monitor (capsa run through the spawner)."""
+    with engine.lock(container_id):
+        engine.db.update_state(container_id, _starting)

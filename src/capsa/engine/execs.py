@@ -122,7 +122,7 @@ def exec_in(
     )
     runtime = engine.runtime(record.state.runtime or record.spec.runtime)
     engine.event("container", f"exec_start: {' '.join(command)}", record)
-    from capsa.engine.engine import program_error
+    from capsa.engine.spawner import program_error
     from capsa.errors import ContainerError
 
     with _stdio(interactive or tty, detach and not tty):

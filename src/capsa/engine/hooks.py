@@ -8,13 +8,14 @@ import os
 import socket
 import time
 from dataclasses import replace
+from typing import Any
 
 from capsa.config import Config
 from capsa.engine import health, networking, prepare
 from capsa.engine.db import ContainerRecord
 from capsa.engine.engine import Engine, boot_id, now_rfc3339
 from capsa.engine.runtimes import OCIRuntime
-from capsa.engine.spec import Healthcheck
+from capsa.engine.spec import ContainerSpec, Healthcheck
 from capsa.engine.state import EXITED, RESTARTING, RUNNING, ContainerState, Health
 from capsa.errors import CapsaError, ContainerError, NotFound
 from capsa.monitor.supervisor import MonitorOptions, exit_code, run_monitor
@@ -222,14 +223,40 @@ class ContainerHooks:
             )
 
 
-def run_container_monitor(config: Config, request: dict[str, object], client: socket.socket) -> int:
+def create_and_monitor(config: Config, request: dict[str, Any], client: socket.socket) -> int:
+    """A spawner child for `capsa run`: create the container from the request's spec,
+    say so (see capsa.engine.spawner.read_created), then be its monitor."""
+    from capsa.engine.engine import mark_starting
+    from capsa.engine.spawner import error_document
+    from capsa.monitor import attach
+
+    engine = Engine(config)
+    try:
+        spec = ContainerSpec.from_json(request["run"])
+        record = engine.create(spec)
+        mark_starting(engine, record.id)
+    except CapsaError as exc:
+        client.sendall(attach.control({"failed": error_document(exc)}))
+        return 1
+    client.sendall(attach.control({"created": record.id, "name": record.name}))
+    request = {"container": record.id, "stdin_once": bool(request.get("stdin_once"))}
+    return run_container_monitor(config, request, client, engine=engine)
+
+
+def run_container_monitor(
+    config: Config,
+    request: dict[str, object],
+    client: socket.socket,
+    *,
+    engine: Engine | None = None,
+) -> int:
     """The body of a monitor process (forked by the spawner, see capsa.engine.spawner)."""
     from capsa.kernel import process as kproc
 
     container_id = str(request["container"])
     kproc.set_child_subreaper()
     kproc.set_process_name(f"capsamon-{container_id[:6]}")  # 15 bytes: the limit
-    engine = Engine(config)
+    engine = engine or Engine(config)
     record = engine.db.container(container_id)
     me = os.getpid()
     engine.db.update_state(

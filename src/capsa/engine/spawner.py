@@ -11,9 +11,14 @@ It is started on demand by the first command that needs it (double-forked, its o
 session), listens on `<run>/monitor.sock`, and exits once it has had no monitor and no
 request for IDLE_EXIT seconds. Its monitors do not depend on it: if it dies, they go on.
 
-Request: one JSON line `{"container": ID, "stdin_once": bool}`; the connection then
-belongs to the container's monitor (capsa.engine.hooks), which speaks the attach
-protocol on it (capsa.monitor.attach).
+Requests, one JSON line:
+- `{"container": ID, "stdin_once": bool}`: start that container under a new monitor;
+- `{"run": SPEC, "stdin_once": bool}`: create a container from SPEC, answer one control
+  frame (`{"created": ID, "name": NAME}` or `{"failed": {"type", "message", "hint"}}`),
+  then start it as above. `capsa run` asks this way, so that it imports only the flags
+  and this module, not the engine.
+The connection then belongs to the container's monitor (capsa.engine.hooks), which
+speaks the attach protocol on it (capsa.monitor.attach).
 """
 
 from __future__ import annotations
@@ -25,16 +30,24 @@ import signal
 import socket
 import sys
 import time
+from typing import Any
 
+from capsa import errors
 from capsa.config import Config
 from capsa.engine.layout import Layout
-from capsa.errors import Unavailable
+from capsa.errors import (
+    CapsaError,
+    CommandNotFound,
+    CommandNotInvokable,
+    ContainerError,
+    Unavailable,
+)
 from capsa.monitor import attach
 from capsa.store._files import FileLock
 
 IDLE_EXIT = 300.0
 START_TIMEOUT = 10.0
-MAX_REQUEST = 4096
+MAX_REQUEST = 1 << 20  # a run request carries the whole spec
 
 
 def request_monitor(
@@ -46,12 +59,53 @@ def request_monitor(
     return connection
 
 
+def request_run(layout: Layout, spec: dict[str, Any], *, stdin_once: bool = False) -> socket.socket:
+    """Ask for a container to be created from `spec` (ContainerSpec.to_json()) and
+    started under a new monitor, all in the spawner's child: the command that asks needs
+    none of the engine's modules. Read its answer with read_created()."""
+    connection = connect(layout)
+    request = {"run": spec, "stdin_once": stdin_once}
+    connection.sendall(json.dumps(request).encode() + b"\n")
+    return connection
+
+
+def read_created(connection: socket.socket) -> tuple[str, str]:
+    """(ID, name) of the container a run request created; the create's own error, typed,
+    when it failed. Reads exactly one frame: what follows belongs to the monitor."""
+    header = _recv_exactly(connection, attach.HEADER.size)
+    stream, size = attach.HEADER.unpack(header)
+    if stream != attach.CONTROL or size > attach.MAX_FRAME:
+        raise ContainerError("the monitor spawner answered out of protocol")
+    message = attach.decode_control(_recv_exactly(connection, size))
+    if "created" in message:
+        return str(message["created"]), str(message.get("name", ""))
+    failed = message.get("failed")
+    if isinstance(failed, dict):
+        kind = getattr(errors, str(failed.get("type", "")), None)
+        if not (isinstance(kind, type) and issubclass(kind, errors.CapsaError)):
+            kind = errors.CapsaError
+        raise kind(str(failed.get("message", "")), hint=failed.get("hint") or None)
+    raise ContainerError(str(message.get("error", "the container could not be created")))
+
+
+def error_document(exc: errors.CapsaError) -> dict[str, Any]:
+    return {"type": type(exc).__name__, "message": exc.message, "hint": exc.hint}
+
+
+def _recv_exactly(connection: socket.socket, size: int) -> bytes:
+    data = connection.recv(size, socket.MSG_WAITALL) if size else b""
+    if len(data) != size:
+        raise ContainerError("the monitor spawner went away before it answered")
+    return data
+
+
 def connect(layout: Layout) -> socket.socket:
     """A connection to the spawner of this run root, starting it if it is not there."""
     try:
         return attach.connect(layout.spawner_socket)
     except (FileNotFoundError, ConnectionRefusedError):
         pass
+    os.makedirs(layout.run, mode=0o700, exist_ok=True)  # a new root: nothing made yet
     with FileLock(os.path.join(layout.run, "monitor.lock")):
         try:
             return attach.connect(layout.spawner_socket)
@@ -184,9 +238,18 @@ def _monitor(config: Config, connection: socket.socket) -> None:
         connection.settimeout(10)
         request = json.loads(_read_line(connection))
         connection.settimeout(None)
-        from capsa.engine.hooks import run_container_monitor
+        from capsa.engine.hooks import create_and_monitor, run_container_monitor
 
-        run_container_monitor(config, request, connection)
+        if "run" in request:
+            code = create_and_monitor(config, request, connection)
+        else:
+            run_container_monitor(config, request, connection)
+    except errors.CapsaError as exc:
+        code = 1
+        try:
+            connection.sendall(attach.control({"error": str(exc)}))
+        except OSError:
+            pass
     except BaseException as exc:  # report, never raise out of a forked child
         code = 1
         try:
@@ -212,6 +275,43 @@ def _read_line(connection: socket.socket) -> bytes:
         if len(peeked) >= MAX_REQUEST:
             raise ValueError("request line too long")
         time.sleep(0.001)
+
+
+# -- what a start's client reads (light: no engine import) ---------------------------------
+
+
+def wait_started(connection: socket.socket, name: str) -> int:
+    """Read the monitor's control frames until the container started; its pid."""
+    reader = attach.FrameReader()
+    while True:
+        data = connection.recv(65536)
+        if not data:
+            raise ContainerError(f"the monitor of container {name} exited before it started")
+        for stream, payload in reader.feed(data):
+            if stream != attach.CONTROL:
+                continue
+            message = attach.decode_control(payload)
+            if "error" in message:
+                raise start_error(name, str(message["error"]))
+            if "started" in message:
+                return int(message["started"])
+
+
+def start_error(name: str, message: str) -> CapsaError:
+    """A monitor's error as the typed error it is."""
+    return program_error(f"cannot start container {name}: {message}", message)
+
+
+def program_error(text: str, message: str) -> CapsaError:
+    """A runtime's error as the typed error it is: a program that cannot be found or
+    run is Docker's exit 127 / 126, anything else 125."""
+
+    if message.startswith("exec: "):
+        if "not found" in message or "no such file" in message:
+            return CommandNotFound(text)
+        if "permission denied" in message:
+            return CommandNotInvokable(text)
+    return ContainerError(text)
 
 
 def main(argv: list[str]) -> int:

@@ -46,4 +46,3 @@ def run_container(
     finally:
         delete_container(store, container_id, force=True)
     return exit_code(status)
-
