@@ -35,6 +35,7 @@ bench: setup
 	$(PY) bench/registry_transfer.py
 	$(PY) bench/image_unpack.py
 	$(PY) bench/network.py
+	$(PY) bench/engine_run.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info .mypy_cache .ruff_cache .pytest_cache

@@ -33,6 +33,8 @@ fi
 # skips Python's `site` and loads the runtime from one code pack (see
 # src/capsa/runtime/launcher.py and codepack.py).
 .venv/bin/python -m capsa.runtime.launcher .venv/bin/capsa-runtime
+# The same for `capsa` itself (capsa run's path from a pack of its own).
+.venv/bin/python -m capsa.cli.launcher .venv/bin/capsa
 echo "setup: capsa installed in $(pwd)/.venv (commands: .venv/bin/capsa, .venv/bin/capsa-runtime)"
 # Byte-compile now: with PYTHONDONTWRITEBYTECODE set, every start would compile again.
 .venv/bin/python -m compileall -q src >/dev/null

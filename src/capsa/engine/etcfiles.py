@@ -120,5 +120,5 @@ def write_etc_files(directory: str, hostname: str, hosts: str, resolv: str) -> d
         "/etc/resolv.conf": (os.path.join(directory, "resolv.conf"), resolv),
     }
     for path, text in files.values():
-        write_atomic(path, text.encode(), 0o644)
+        write_atomic(path, text.encode(), 0o644, durable=False)
     return {destination: path for destination, (path, _) in files.items()}

@@ -89,7 +89,9 @@ def prepare_bundle(
     config = ociconfig.build_config(spec, record.image_config, ctx)
     bundle = layout.bundle(container_id)
     os.makedirs(bundle, mode=0o700, exist_ok=True)
-    write_atomic(os.path.join(bundle, "config.json"), json.dumps(config).encode(), 0o600)
+    write_atomic(
+        os.path.join(bundle, "config.json"), json.dumps(config).encode(), 0o600, durable=False
+    )
     return bundle
 
 

@@ -19,20 +19,21 @@ from __future__ import annotations
 
 import os
 import sys
+from typing import Any
 
 from capsa.errors import CapsaError, InvalidArgument
 
 TEMPLATE = """\
 #!{python} -SP
-# capsa-runtime, written by `python -m capsa.runtime.launcher`: pip's console script
-# with Python's `site` left out (these are the paths it would add), and the runtime's
-# modules read from one code pack.
+# {name}, written by `python -m {writer}`: pip's console script
+# with Python's `site` left out (these are the paths it would add), and the
+# modules of its usual path read from one code pack.
 import sys
 sys.path += {paths!r}
 from capsa.runtime import codepack
 codepack.install({pack!r})
-from capsa.runtime.cli import entry
-entry()
+from {module} import {function}
+{call}
 """
 
 
@@ -50,23 +51,42 @@ def import_paths() -> list[str]:
     return paths
 
 
-def default_pack() -> str:
+def default_pack(kind: str = "runtime") -> str:
     tag = sys.implementation.cache_tag
-    return os.path.join(sys.prefix, "share", "capsa", f"runtime-{tag}.pack")
+    return os.path.join(sys.prefix, "share", "capsa", f"{kind}-{tag}.pack")
 
 
-def launcher_text(python: str, paths: list[str], pack: str) -> str:
+def launcher_text(
+    python: str,
+    paths: list[str],
+    pack: str,
+    *,
+    name: str = "capsa-runtime",
+    writer: str = "capsa.runtime.launcher",
+    entry: tuple[str, str, str] = ("capsa.runtime.cli", "entry", "entry()"),
+) -> str:
+    """The launcher's text; `entry` is (module, function, the line that calls it)."""
     if not os.path.isabs(python) or any(c in python for c in " \t\n"):
         raise InvalidArgument(
             f"cannot write a launcher for {python!r}: a #! line needs an absolute path "
             "without blanks",
             hint="keep pip's console script for such an interpreter",
         )
-    return TEMPLATE.format(python=python, paths=paths, pack=pack)
+    module, function, call = entry
+    return TEMPLATE.format(
+        python=python,
+        paths=paths,
+        pack=pack,
+        name=name,
+        writer=writer,
+        module=module,
+        function=function,
+        call=call,
+    )
 
 
-def write_launcher(path: str, python: str, paths: list[str], pack: str) -> None:
-    text = launcher_text(python, paths, pack)
+def write_launcher(path: str, python: str, paths: list[str], pack: str, **kind: Any) -> None:
+    text = launcher_text(python, paths, pack, **kind)
     temporary = f"{path}.{os.getpid()}.tmp"
     try:
         fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o755)
@@ -83,12 +103,12 @@ def write_launcher(path: str, python: str, paths: list[str], pack: str) -> None:
         raise CapsaError(f"cannot write the launcher {path}: {exc.strerror}") from None
 
 
-def build_pack(pack: str) -> None:
+def build_pack(pack: str, modules: tuple[str, ...] | None = None) -> None:
     from capsa.runtime import codepack
 
     try:
         os.makedirs(os.path.dirname(pack), exist_ok=True)
-        codepack.build(pack)
+        codepack.build(pack, modules or codepack.START_MODULES)
     except (OSError, SyntaxError) as exc:
         raise CapsaError(f"cannot build the code pack {pack}: {exc}") from None
 

@@ -22,8 +22,12 @@ def fsync_dir(path: str | os.PathLike[str]) -> None:
         os.close(fd)
 
 
-def write_atomic(path: str | os.PathLike[str], data: bytes, mode: int = 0o644) -> None:
-    """Write a small file whole or not at all: temporary file, fsync, rename, fsync dir."""
+def write_atomic(
+    path: str | os.PathLike[str], data: bytes, mode: int = 0o644, *, durable: bool = True
+) -> None:
+    """Write a small file whole or not at all: temporary file, fsync, rename, fsync dir.
+    `durable=False` leaves out the fsyncs, for files made again at every use (a start's
+    config.json and /etc files): readers still never see half a file."""
     path = os.fspath(path)
     directory = os.path.dirname(path) or "."
     tmp = f"{path}.tmp-{os.getpid()}-{time.monotonic_ns()}"
@@ -32,7 +36,8 @@ def write_atomic(path: str | os.PathLike[str], data: bytes, mode: int = 0o644) -
         view = memoryview(data)
         while view:
             view = view[os.write(fd, view) :]
-        os.fsync(fd)
+        if durable:
+            os.fsync(fd)
     except BaseException:
         os.close(fd)
         with contextlib.suppress(OSError):
@@ -40,7 +45,8 @@ def write_atomic(path: str | os.PathLike[str], data: bytes, mode: int = 0o644) -
         raise
     os.close(fd)
     os.rename(tmp, path)
-    fsync_dir(directory)
+    if durable:
+        fsync_dir(directory)
 
 
 class FileLock:
