@@ -189,7 +189,9 @@ def _copy_up(rootfs_dir: str, target: str, volume_dir: str) -> None:
     if fd < 0:
         return
     try:
-        source = f"/proc/self/fd/{fd}"
+        # The path it was found at in the root (nothing runs in the container yet to
+        # change it); copy_tree refuses to follow the /proc/self/fd link itself.
+        source = os.readlink(f"/proc/self/fd/{fd}")
         if not os.listdir(source):
             return
         from capsa.store.copy import copy_tree
