@@ -37,7 +37,7 @@ def test_named_anonymous_and_bind_volumes(capsa: Capsa, tmp_path: Path) -> None:
                     "busybox", "sh", "-c", "cat /m/in.txt; touch /m/x || echo ro")  # fmt: skip
     assert mounted.stdout == "from the host\nro\n"
     capsa("run", "--name", "anon", "-v", "/scratch", "busybox", "true")
-    volume = [m for m in capsa.inspect("anon")["Mounts"] if m["Destination"] == "/scratch"][0]
+    volume = next(m for m in capsa.inspect("anon")["Mounts"] if m["Destination"] == "/scratch")
     assert volume["Type"] == "volume" and len(volume["Name"]) == 64
     capsa("rm", "-v", "anon")
     assert volume["Name"] not in capsa("volume", "ls", "-q").stdout
@@ -79,7 +79,7 @@ def test_a_terminal_for_the_container(capsa: Capsa) -> None:
     process = subprocess.Popen(
         capsa.command(
             "run", "--rm", "-it", "busybox", "sh", "-c", "tty; stty size; echo done"
-        ),  # fmt: skip
+        ),
         env=capsa.env,
         stdin=secondary,
         stdout=secondary,
