@@ -9,8 +9,9 @@
                 spawner, shared out) against podman's conmon, as PSS (smaps_rollup)
 
 Both use their own temporary stores and the same busybox image (capsa's default image,
-saved and loaded into podman). podman runs with runc (crun 1.8 refuses hybrid cgroups)
-and the cgroupfs manager, with the ulimits this machine allows.
+saved and loaded into podman), and run inside a network namespace made for the benchmark
+(their bridges and firewall rules go with it). podman runs with runc (crun 1.8 refuses
+hybrid cgroups) and the cgroupfs manager, with the ulimits this machine allows.
 
     python bench/engine_run.py [--runs 20] [--containers 50]
 """
@@ -18,6 +19,7 @@ and the cgroupfs manager, with the ulimits this machine allows.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import shutil
 import statistics
@@ -60,15 +62,16 @@ class Tool:
         return time.perf_counter() - start
 
 
-def make_tools(base: Path) -> tuple[Tool, Tool | None]:
-    capsa = Tool("capsa", [CAPSA], {**os.environ, "CAPSA_ROOT": str(base / "capsa")})
+def make_tools(base: Path, netns: str) -> tuple[Tool, Tool | None]:
+    enter = ["nsenter", f"--net={netns}"]
+    capsa = Tool("capsa", [*enter, CAPSA], {**os.environ, "CAPSA_ROOT": str(base / "capsa")})
     capsa("image", "default")
     if PODMAN is None:
         return capsa, None
     archive = base / "busybox.tar"
     capsa("save", "-o", str(archive), "busybox")
     storage = ["--root", str(base / "podman"), "--runroot", str(base / "podman-run")]
-    podman = Tool("podman", [PODMAN, *storage, *PODMAN_FLAGS], dict(os.environ))
+    podman = Tool("podman", [*enter, PODMAN, *storage, *PODMAN_FLAGS], dict(os.environ))
     podman("load", "-i", str(archive))
     return capsa, podman
 
@@ -176,6 +179,25 @@ def bench_fifty(
     return started, removed, pss
 
 
+def in_namespace(netns: str) -> list[int]:
+    try:
+        wanted = os.stat(netns).st_ino
+    except OSError:
+        return []
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit() and int(entry) != os.getpid():
+            with contextlib.suppress(OSError):
+                if os.stat(f"/proc/{entry}/ns/net").st_ino == wanted:
+                    found.append(int(entry))
+    return found
+
+
+def mounts_under(path: str) -> list[str]:
+    with open("/proc/self/mountinfo") as f:
+        return [line.split()[4] for line in f if line.split()[4].startswith(path)]
+
+
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=20)
@@ -185,7 +207,11 @@ def main() -> int:
         print("engine_run.py needs root", file=sys.stderr)
         return 1
     base = Path(tempfile.mkdtemp(prefix="capsa-bench-engine-"))
-    capsa, podman = make_tools(base)
+    netns_name = f"capsa-bench-{os.getpid()}"
+    subprocess.run(["ip", "netns", "add", netns_name], check=True)
+    subprocess.run(["ip", "-n", netns_name, "link", "set", "lo", "up"], check=True)
+    netns = f"/run/netns/{netns_name}"
+    capsa, podman = make_tools(base, netns)
     try:
         bench_run_rm(capsa, podman, options.runs)
         count = options.containers
@@ -206,10 +232,12 @@ def main() -> int:
             podman("rm", "-af", check=False)
             podman("system", "reset", "-f", check=False)
         capsa("rm", "-f", *capsa("ps", "-aq").stdout.split(), check=False)
-        for pid in capsa_supervisors(str(base / "capsa")):
-            with __import__("contextlib").suppress(OSError):
+        for pid in capsa_supervisors(str(base / "capsa")) + in_namespace(netns):
+            with contextlib.suppress(OSError):
                 os.kill(pid, 9)
-        subprocess.run(["umount", "-R", "-l", str(base)], capture_output=True, check=False)
+        subprocess.run(["ip", "netns", "delete", netns_name], check=False)
+        for mount in sorted(mounts_under(str(base)), reverse=True):
+            subprocess.run(["umount", "-l", mount], capture_output=True, check=False)
         shutil.rmtree(base, ignore_errors=True)
     return 0
 
