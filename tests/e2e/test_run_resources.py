@@ -77,9 +77,7 @@ def test_memory_limit_oom_kill_and_pids_limit(capsa: Capsa) -> None:
 def test_a_terminal_for_the_container(capsa: Capsa) -> None:
     primary, secondary = pty.openpty()
     process = subprocess.Popen(
-        capsa.command(
-            "run", "--rm", "-it", "busybox", "sh", "-c", "tty; stty size; echo done"
-        ),
+        capsa.command("run", "--rm", "-it", "busybox", "sh", "-c", "tty; stty size; echo done"),
         env=capsa.env,
         stdin=secondary,
         stdout=secondary,
@@ -131,3 +129,22 @@ def test_the_same_container_under_runc(capsa: Capsa) -> None:
     capsa("stop", "-t", "1", "r")
     assert capsa.state("r")["Status"] == "exited"
     capsa("rm", "r")
+
+
+def test_volumes_from_another_container(capsa: Capsa) -> None:
+    capsa("run", "--name", "holder", "-v", "shared:/shared", "-v", "/anon", "busybox",
+          "sh", "-c", "echo from holder > /shared/f; echo anon > /anon/g")  # fmt: skip
+    out = capsa(
+        "run",
+        "--rm",
+        "--volumes-from",
+        "holder:ro",
+        "busybox",
+        "sh",
+        "-c",
+        "cat /shared/f /anon/g; touch /shared/x 2>/dev/null || echo ro",
+    ).stdout
+    assert out == "from holder\nanon\nro\n"
+    capsa("run", "--rm", "--volumes-from", "nobody", "busybox", "true", code=125)
+    capsa("rm", "-v", "holder")
+    capsa("volume", "rm", "shared")

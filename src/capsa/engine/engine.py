@@ -115,6 +115,7 @@ class Engine:
         self.runtime(spec.runtime)  # an unknown runtime fails now, not at start
         container_id = secrets.token_hex(32)
         spec = replace(spec, mounts=list(spec.mounts))
+        self._add_volumes_from(spec)
         self._add_image_volumes(spec, image_config)
         self._create_named_volumes(spec)
         name = spec.name
@@ -147,6 +148,26 @@ class Engine:
             raise
         self.event("container", "create", record, image=spec.image)
         return record
+
+    def _add_volumes_from(self, spec: ContainerSpec) -> None:
+        """--volumes-from NAME[:ro|rw]: that container's volumes and binds, at the same
+        places, unless this container mounts something there itself."""
+        taken = {os.path.normpath(m.target) for m in spec.mounts}
+        for entry in spec.volumes_from:
+            name, _, mode = entry.partition(":")
+            if mode not in ("", "ro", "rw"):
+                raise InvalidArgument(f"invalid --volumes-from {entry!r}", hint="NAME[:ro|rw]")
+            try:
+                other = self.db.find_container(name)
+            except NotFound:
+                raise NotFound(f"--volumes-from {name}: no such container") from None
+            for mount in other.spec.mounts:
+                target = os.path.normpath(mount.target)
+                if mount.type not in ("volume", "bind") or target in taken:
+                    continue
+                readonly = mount.readonly if not mode else mode == "ro"
+                spec.mounts.append(replace(mount, readonly=readonly))
+                taken.add(target)
 
     def _add_image_volumes(self, spec: ContainerSpec, image_config: dict[str, Any]) -> None:
         """An anonymous volume for each VOLUME of the image no mount covers."""
