@@ -41,13 +41,16 @@ def _stop(server: subprocess.Popen[bytes]) -> None:
         server.wait(timeout=20)
 
 
-def _round_trip(capsa: Capsa, name: str) -> None:
+def _round_trip(capsa: Capsa, name: str, *, explicit_pull: bool = True) -> None:
     capsa("push", "busybox", name)
     capsa("rmi", "busybox")
     assert capsa("images", "-q").stdout == ""
-    capsa("pull", "-q", name)
-    out = capsa("run", "--rm", name, "sh", "-c", "echo pulled and running").stdout
-    assert out == "pulled and running\n"
+    if explicit_pull:
+        capsa("pull", "-q", name)
+    done = capsa("run", "--rm", name, "sh", "-c", "echo pulled and running")
+    assert done.stdout == "pulled and running\n"
+    if not explicit_pull:  # run pulled it, as Docker's does, telling so on stderr
+        assert f"Unable to find image '{name}' locally" in done.stderr
 
 
 def test_push_pull_run_through_capsa_registry(capsa: Capsa, tmp_path: Path) -> None:
@@ -58,7 +61,8 @@ def test_push_pull_run_through_capsa_registry(capsa: Capsa, tmp_path: Path) -> N
     )  # fmt: skip
     try:
         _wait_listening(capsa, port, server)
-        _round_trip(capsa, f"127.0.0.1:{port}/team/busybox:v1")
+        _round_trip(capsa, f"127.0.0.1:{port}/team/busybox:v1", explicit_pull=False)
+        assert capsa("create", "--pull", "always", f"127.0.0.1:{port}/team/busybox:v1")
     finally:
         _stop(server)
 

@@ -64,9 +64,19 @@ def run(args: list[str]) -> int:
     streams = None if options.detach else _streams(spec.stdin_open, options.attach)
     layout = Layout(engine_config(options.root))
     stdin_once = bool(streams and streams["stdin"])
+    if options.pull == "always":
+        _pull_for_run(options, spec.image)
     connection = spawner.request_run(layout, spec.to_json(), stdin_once=stdin_once)
     try:
-        container_id, name = spawner.read_created(connection)
+        try:
+            container_id, name = spawner.read_created(connection)
+        except NotFound as exc:
+            if not _image_missing(exc) or options.pull not in ("missing", "newer"):
+                raise
+            connection.close()
+            _pull_for_run(options, spec.image)
+            connection = spawner.request_run(layout, spec.to_json(), stdin_once=stdin_once)
+            container_id, name = spawner.read_created(connection)
         if streams is None:
             spawner.wait_started(connection, name)
             sys.stdout.write(f"{container_id}\n")
@@ -173,10 +183,42 @@ def create(args: list[str]) -> int:
     parser = run_parser("create", "Create a container from an image, not started")
     options = parser.parse_args(args)
     spec = spec_from_options(options)
+    if options.pull == "always":
+        _pull_for_run(options, spec.image)
     with open_engine(options.root) as engine:
-        record = engine.create(spec)
+        try:
+            record = engine.create(spec)
+        except NotFound as exc:
+            if not _image_missing(exc) or options.pull not in ("missing", "newer"):
+                raise
+            _pull_for_run(options, spec.image)
+            record = engine.create(spec)
     sys.stdout.write(f"{record.id}\n")
     return 0
+
+
+def _image_missing(exc: NotFound) -> bool:
+    return exc.message.startswith("no such image")
+
+
+def _pull_for_run(options: Any, image: str) -> None:
+    """Docker's `run`/`create` with an image that is not here: pull it (--pull missing,
+    the default; always: every time), its progress on stderr."""
+    from capsa.cli.registry_cmds import pull
+
+    if options.pull != "always":
+        sys.stderr.write(f"Unable to find image '{image}' locally\n")
+    args = [image] + (["--platform", options.platform] if options.platform else [])
+    if options.root:
+        args = ["--root", options.root, *args]
+    try:
+        with contextlib.redirect_stdout(sys.stderr):
+            pull(args)
+    except CapsaError as exc:
+        raise NotFound(
+            f"no such image: {image}, and pulling it failed: {exc}",
+            hint="capsa load or capsa pull it first (capsa image default gives busybox)",
+        ) from None
 
 
 def start(args: list[str]) -> int:
