@@ -14,7 +14,7 @@ from typing import Any
 from capsa.engine.spec import ContainerSpec
 from capsa.engine.state import ContainerState
 from capsa.errors import AlreadyExists, Conflict, NotFound
-from capsa.store._sqlite import Database, script
+from capsa.sqlitedb import Database, script
 
 
 def _v1(db: sqlite3.Connection) -> None:

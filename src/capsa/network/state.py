@@ -5,24 +5,20 @@ truth) and published ports.
 Every change runs in one `BEGIN IMMEDIATE` transaction, so an address is chosen and
 taken under the write lock; `UNIQUE (network_id, ip)` makes a duplicate impossible even
 if the choosing were wrong. (The image store has the same shape of database in
-capsa.store._sqlite; the layers keep capsa.network from importing it.)
+capsa.sqlitedb; the layers keep capsa.network from importing it.)
 """
 
 from __future__ import annotations
 
-import contextlib
 import ipaddress
 import json
 import os
 import sqlite3
-import threading
-import time
-from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
 
-from capsa.errors import AlreadyExists, Conflict, NotFound, Unavailable
+from capsa.errors import AlreadyExists, Conflict, NotFound
 from capsa.network.model import Endpoint, Network, PublishedPort
+from capsa.sqlitedb import Database, script
 
 SCHEMA = """
 CREATE TABLE networks (
@@ -72,13 +68,7 @@ CREATE INDEX endpoints_by_network ON endpoints(network_id);
 CREATE INDEX ports_by_container ON ports(container_id)
 """
 
-BUSY_TIMEOUT = 1.0
-RETRY_FOR = 60.0
-
-
-def _busy(error: sqlite3.OperationalError) -> bool:
-    text = str(error)
-    return "locked" in text or "busy" in text
+MIGRATIONS = (lambda db: script(db, SCHEMA),)
 
 
 def network_from_row(row: sqlite3.Row) -> Network:
@@ -129,96 +119,14 @@ def port_from_row(row: sqlite3.Row) -> PublishedPort:
     )
 
 
-class NetworkState:
+class NetworkState(Database):
     """One connection to `<root>/networks/networks.db`; writes go through `transaction()`."""
 
     def __init__(self, path: str | os.PathLike[str], *, readonly: bool = False) -> None:
-        self.path = Path(path)
-        self.lock = threading.RLock()
-        self._depth = 0
-        if readonly:
-            uri = f"file:{self.path}?mode=ro"
-            self.db = sqlite3.connect(
-                uri,
-                uri=True,
-                timeout=BUSY_TIMEOUT,
-                isolation_level=None,
-                check_same_thread=False,
-            )
-        else:
-            self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-            self.db = sqlite3.connect(
-                self.path, timeout=BUSY_TIMEOUT, isolation_level=None, check_same_thread=False
-            )
-        self.db.row_factory = sqlite3.Row
         if not readonly:
-            with contextlib.suppress(OSError):
-                os.chmod(self.path, 0o600)
-            self._retry(lambda: self.db.execute("PRAGMA journal_mode=WAL"))
-            self.db.execute("PRAGMA synchronous=NORMAL")
-            self.db.execute("PRAGMA foreign_keys=ON")
-            self._migrate()
-
-    def close(self) -> None:
-        self.db.close()
-
-    def _retry(self, action: Callable[[], Any]) -> Any:
-        deadline = time.monotonic() + RETRY_FOR
-        delay = 0.005
-        while True:
-            try:
-                return action()
-            except sqlite3.OperationalError as error:
-                if not _busy(error):
-                    raise
-                if time.monotonic() >= deadline:
-                    raise Unavailable(
-                        f"the network state {self.path} stayed locked for {RETRY_FOR:.0f}s",
-                        hint="another capsa process holds it; retry later",
-                    ) from error
-                time.sleep(delay)
-                delay = min(delay * 2, 0.25)
-
-    @contextlib.contextmanager
-    def transaction(self) -> Iterator[sqlite3.Connection]:
-        with self.lock:
-            if self._depth:
-                self._depth += 1
-                try:
-                    yield self.db
-                finally:
-                    self._depth -= 1
-                return
-            self._retry(lambda: self.db.execute("BEGIN IMMEDIATE"))
-            self._depth = 1
-            try:
-                yield self.db
-            except BaseException:
-                self._depth = 0
-                self.db.execute("ROLLBACK")
-                raise
-            self._depth = 0
-            self._retry(lambda: self.db.execute("COMMIT"))
-
-    def read(self, sql: str, args: Sequence[object] = ()) -> list[sqlite3.Row]:
-        with self.lock:
-            rows: list[sqlite3.Row] = self._retry(lambda: self.db.execute(sql, args).fetchall())
-            return rows
-
-    def _migrate(self) -> None:
-        with self.transaction() as db:
-            version = db.execute("PRAGMA user_version").fetchone()[0]
-            if version > 1:
-                raise Unavailable(
-                    f"the network state {self.path} has schema version {version}, newer "
-                    "than this capsa knows (1)",
-                    hint="upgrade capsa",
-                )
-            if version == 0:
-                for statement in SCHEMA.split(";"):
-                    if statement.strip():
-                        db.execute(statement)
-                db.execute("PRAGMA user_version=1")
+            Path(path).parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        super().__init__(path, MIGRATIONS, what="network state", readonly=readonly)
+        self.db = self.connection
 
     # -- networks ------------------------------------------------------------------------
 

@@ -25,7 +25,7 @@ from enum import StrEnum
 
 from capsa.errors import AlreadyExists, Conflict, InvalidArgument, NotFound
 from capsa.oci.digest import Digest
-from capsa.store._sqlite import BUSY_TIMEOUT, RETRY_FOR, Database, script
+from capsa.sqlitedb import BUSY_TIMEOUT, RETRY_FOR, Database, script
 from capsa.store.errors import InUse
 
 

@@ -24,8 +24,8 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 from capsa.errors import AlreadyExists, InvalidArgument, NotFound
+from capsa.sqlitedb import Database, script
 from capsa.store._files import remove_tree
-from capsa.store._sqlite import Database, script
 from capsa.store.errors import InUse
 from capsa.store.fsops import FsOps, RealFsOps
 from capsa.store.snapshots.base import ApplyTarget, Info, Kind, Mount, Usage, disk_usage

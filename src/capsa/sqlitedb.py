@@ -44,13 +44,26 @@ class Database:
         what: str = "database",
         busy_timeout: float = BUSY_TIMEOUT,
         retry_for: float = RETRY_FOR,
+        readonly: bool = False,
     ) -> None:
+        """`readonly`: open an existing database for reading only (no WAL switch, no
+        migration), as a process that must never write it does."""
         self.path = os.fspath(path)
         self.what = what
         self.retry_for = retry_for
         self.lock = threading.RLock()
         self._depth = 0
         self._migrations = tuple(migrations)
+        if readonly:
+            self.connection = sqlite3.connect(
+                f"file:{self.path}?mode=ro",
+                uri=True,
+                timeout=busy_timeout,
+                isolation_level=None,
+                check_same_thread=False,
+            )
+            self.connection.row_factory = sqlite3.Row
+            return
         self.connection = sqlite3.connect(
             self.path, timeout=busy_timeout, isolation_level=None, check_same_thread=False
         )
