@@ -185,11 +185,7 @@ def main() -> int:
         networks.teardown("f" * 64)
         networks.teardown("e" * 64)
 
-        # -- capsa run --rm vs podman run --rm on the default network ------------------
-        # NOT MEASURED YET: needs capsa.engine (`capsa run`). When it exists, time
-        # `capsa run --rm busybox true` on the default bridge against
-        # `podman run --rm busybox true` (and `docker run --rm`) here, side by side.
-        print("capsa run --rm vs podman      (needs capsa.engine: not measured yet)")
+        # `capsa run --rm` on the default bridge against podman's: bench/engine_run.py.
     finally:
         if networks is not None:
             with contextlib.suppress(Exception):
