@@ -138,8 +138,15 @@ def test_networks_are_torn_down_after_exit_and_rm(capsa: Capsa) -> None:
     capsa("run", "--rm", "-p", "9090:80", "busybox", "true")
     capsa("rm", "gone")
     assert capsa.netns is not None
-    links = subprocess.run(["nsenter", f"--net={capsa.netns}", "ip", "-o", "link"],
-                           capture_output=True, text=True, check=True).stdout  # fmt: skip
+    # the veth pair goes with the container's namespace, the kernel's work in the
+    # background: give it a moment
+    deadline = time.monotonic() + 5
+    while True:
+        links = subprocess.run(["nsenter", f"--net={capsa.netns}", "ip", "-o", "link"],
+                               capture_output=True, text=True, check=True).stdout  # fmt: skip
+        if "@if" not in links or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
     assert "veth" not in links and "@if" not in links
     netns_left = list((capsa.root / "run" / "netns").glob("capsa-*"))
     assert netns_left == []

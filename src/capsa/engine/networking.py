@@ -185,8 +185,11 @@ def teardown(engine: Engine, record: ContainerRecord, *, thorough: bool = False)
     from capsa.network.netns import remove_netns
     from capsa.network.networks import Networks
 
+    # The namespace goes next and takes its veths with it (the kernel's work, in the
+    # background), unless a container that joined it with --network container: runs on.
+    alone = bool(state.netns) and not _joined_by_others(engine, record.id)
     with Networks(engine.config) as networks:
-        networks.teardown(record.id)
+        networks.teardown(record.id, delete_links=not alone)
     if state.netns:
         remove_netns(state.netns)
     with contextlib.suppress(NotFound):
@@ -253,3 +256,18 @@ def disconnect(engine: Engine, record: ContainerRecord, network: str) -> None:
         return spec
 
     engine.db.update_spec(record.id, remove)
+
+
+def _joined_by_others(engine: Engine, container_id: str) -> bool:
+    """Whether a live container was started with --network container:<this one>."""
+    for other in engine.db.containers():
+        if other.id == container_id or other.spec.network.mode != "container":
+            continue
+        if not (other.state.active or other.state.pid > 0):
+            continue
+        try:
+            if engine.db.find_container(other.spec.network.peer).id == container_id:
+                return True
+        except CapsaError:
+            return True  # cannot tell: delete the links the slow, sure way
+    return False
