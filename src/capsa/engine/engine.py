@@ -13,12 +13,10 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from capsa.config import Config
-from capsa.engine import networking, prepare, rootfs
 from capsa.engine.db import ContainerRecord, EngineDB
 from capsa.engine.layout import Layout
 from capsa.engine.names import random_name, validate_name
 from capsa.engine.runtimes import OCIRuntime, open_runtime
-from capsa.engine.security import inline_seccomp_profile, security_context
 from capsa.engine.spawner import wait_started
 from capsa.engine.spec import RESTART_POLICIES, ContainerSpec, MountSpec
 from capsa.engine.state import (
@@ -98,6 +96,9 @@ class Engine:
 
     def create(self, spec: ContainerSpec) -> ContainerRecord:
         """A new container of spec.image, not started (Docker's `create`)."""
+        from capsa.engine import networking, prepare, rootfs
+        from capsa.engine.security import inline_seccomp_profile, security_context
+
         _validate(spec)
         spec.security.security_opt = inline_seccomp_profile(spec.security.security_opt)
         security_context(spec)  # a bad capability or profile fails now, not at start
@@ -415,6 +416,8 @@ class Engine:
     def destroy(self, container_id: str, *, volumes: bool = False) -> None:
         """Remove every trace of a stopped container: runtime state, mounts, snapshot,
         files, database row; anonymous volumes too with `volumes`. Idempotent."""
+        from capsa.engine import prepare, rootfs
+
         try:
             record = self.db.container(container_id)
         except NotFound:
