@@ -41,3 +41,23 @@ def test_disk_usage_counts_containers_and_volumes(capsa: Capsa) -> None:
     assert size.startswith("300") and "(virtual " in size
     capsa("rm", "-v", "writer")
     capsa("volume", "rm", "idle")
+
+
+def test_system_prune_removes_what_is_unused(capsa: Capsa) -> None:
+    capsa("network", "create", "unused")
+    capsa("network", "create", "used")
+    capsa("run", "--name", "done", "busybox", "true")
+    capsa("run", "-d", "--name", "alive", "--network", "used", "-v", "/anon", "busybox",
+          "sleep", "600")  # fmt: skip
+    capsa("run", "--name", "gone", "-v", "/anon2", "busybox", "true")
+    out = capsa("system", "prune", "-f", "--volumes").stdout
+    assert "Deleted Containers:" in out and "Deleted Networks:\nunused\n" in out
+    assert capsa("ps", "-a", "--format", "{{.Names}}").stdout == "alive\n"
+    networks = capsa("network", "ls", "--format", "{{.Name}}").stdout.split()
+    assert "used" in networks and "unused" not in networks
+    assert len(capsa("volume", "ls", "-q").stdout.split()) == 1  # alive's anonymous one
+    assert "busybox" in capsa("images").stdout  # used by a container: kept even with -a
+    capsa("system", "prune", "-a", "-f")
+    assert "busybox" in capsa("images").stdout
+    capsa("rm", "-f", "-v", "alive")
+    capsa("network", "rm", "used")

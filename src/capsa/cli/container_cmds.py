@@ -653,8 +653,8 @@ def exec_(args: list[str]) -> int:
 
 def container_prune(args: list[str]) -> int:
     from capsa.engine.filters import container_filter
+    from capsa.engine.usage import writable_size
     from capsa.humanize import human_size
-    from capsa.store.snapshots.base import disk_usage
 
     parser = Parser("container prune", "Remove all stopped containers")
     parser.add_argument("-f", "--force", action="store_true")
@@ -679,12 +679,8 @@ def container_prune(args: list[str]) -> int:
                 continue
             if not keep(record):
                 continue
-            from capsa.engine import rootfs
-
             with contextlib.suppress(CapsaError, OSError):
-                upper = rootfs.upper_dir(engine.store, record.id)
-                if upper:
-                    freed += disk_usage(upper).size
+                freed += writable_size(engine.store, record.id)  # as system df counts it
             with contextlib.suppress(CapsaError):
                 engine.remove(record.id)
                 removed.append(record.id)

@@ -43,7 +43,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "search": ("capsa.cli.search", "search a registry for images"),
     "start": (f"{_C}:start", "start stopped containers"),
     "stop": (f"{_C}:stop", "stop running containers"),
-    "system": ("capsa.cli.system", "manage capsa (df: the disk space images take)"),
+    "system": ("capsa.cli.system", "disk space used (df), removing what is unused (prune)"),
     "tag": ("capsa.cli.tag", "give an image another name"),
     "unpause": (f"{_C}:unpause", "unpause all processes of containers"),
     "version": ("capsa.cli.version", "show capsa's version"),

@@ -1,4 +1,5 @@
-"""capsa system: `df` (the disk space images take, as `docker system df` prints it).
+"""capsa system: `df` (the disk space things take, as `docker system df` prints it) and
+`prune` (everything unused, as `docker system prune`).
 
 The image store answers for images. Containers, volumes and the build cache belong to
 the engine and the builder: they add their rows and verbose sections through `Usage`
@@ -175,7 +176,42 @@ def df(
     return 0
 
 
-SYSTEM_COMMANDS: dict[str, Callable[[list[str]], int]] = {"df": df}
+def prune(args: list[str]) -> int:
+    """`system prune`: stopped containers, unused networks, dangling images (every unused
+    one with -a), and with --volumes unused anonymous volumes, as Docker's."""
+    from capsa.cli import container_cmds, image_cmds, network_cmds, volume_cmds
+
+    parser = Parser("system prune", "Remove unused containers, networks, images")
+    parser.add_argument("-a", "--all", action="store_true", help="every unused image")
+    parser.add_argument("-f", "--force", action="store_true", help="do not ask")
+    parser.add_argument("--volumes", action="store_true", help="unused anonymous volumes too")
+    parser.add_argument("--filter", action="append", default=[], help="until=, label=")
+    options = parser.parse_args(args)
+    if not options.force:
+        what = ["all stopped containers", "all networks not used by at least one container"]
+        if options.volumes:
+            what.append("all anonymous volumes not used by at least one container")
+        what.append("all images without at least one container associated to them"
+                    if options.all else "all dangling images")  # fmt: skip
+        sys.stdout.write(
+            "WARNING! This will remove:\n"
+            + "".join(f"  - {item}\n" for item in what)
+            + "\nAre you sure you want to continue? [y/N] "
+        )
+        sys.stdout.flush()
+        if sys.stdin.readline().strip().lower() not in ("y", "yes"):
+            return 0
+    common = ["-f"] + (["--root", options.root] if options.root else [])
+    filters = [f"--filter={item}" for item in options.filter]
+    code = container_cmds.container_prune([*common, *filters])
+    code |= network_cmds.prune(common)
+    if options.volumes:
+        code |= volume_cmds.prune(common)
+    code |= image_cmds.prune([*common, *filters, *(["-a"] if options.all else [])])
+    return code
+
+
+SYSTEM_COMMANDS: dict[str, Callable[[list[str]], int]] = {"df": df, "prune": prune}
 
 
 def run(args: list[str]) -> int:
