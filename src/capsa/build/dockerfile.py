@@ -27,6 +27,7 @@ from capsa.build.shellwords import (
     arg_definitions,
     is_space,
     key_values,
+    split_raw_words,
 )
 from capsa.errors import InvalidArgument
 
@@ -492,8 +493,7 @@ class _Parser:
             pairs = self._wrap(number, lambda: key_values(args, None, escape=self.escape,
                                                           keyword=keyword))  # fmt: skip
             del pairs
-            first = _WHITESPACE_RE.split(args, maxsplit=1)[0]
-            if "=" not in first:
+            if "=" not in split_raw_words(args, self.escape)[0]:
                 self.warn(
                     number,
                     f'legacy "{keyword} key value" form: write "{keyword} key=value"',

@@ -458,7 +458,7 @@ def test_env_label_arg_forms_are_kept_as_text() -> None:
 
 
 def test_legacy_key_value_form_warns() -> None:
-    df = parse("FROM a\nENV A some value\nLABEL b c\nENV C=1\n")
+    df = parse('FROM a\nENV A some value\nLABEL b c\nENV C=1\nLABEL "a b"=c\n')
     assert df.warnings == (
         'Dockerfile:2: legacy "ENV key value" form: write "ENV key=value"',
         'Dockerfile:3: legacy "LABEL key value" form: write "LABEL key=value"',
