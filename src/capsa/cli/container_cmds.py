@@ -692,10 +692,14 @@ def container_prune(args: list[str]) -> int:
 
 def container(args: list[str]) -> int:
     """`capsa container SUBCOMMAND`: the same commands under Docker's management name."""
+    from capsa.cli import container_files as files
+
     subcommands: dict[str, Callable[[list[str]], int]] = {
         "attach": attach,
         "create": create,
+        "diff": files.diff,
         "exec": exec_,
+        "export": files.export,
         "inspect": inspect,
         "kill": kill,
         "logs": logs,

@@ -11,11 +11,14 @@ from capsa.errors import CapsaError
 
 # command -> ("module" or "module:function", one-line summary); a module's entry is `run`
 _C = "capsa.cli.container_cmds"
+_F = "capsa.cli.container_files"
 COMMANDS: dict[str, tuple[str, str]] = {
     "attach": (f"{_C}:attach", "attach to a running container's input and output"),
     "container": (f"{_C}:container", "manage containers (ls, prune, ...)"),
     "create": (f"{_C}:create", "create a container, not started"),
+    "diff": (f"{_F}:diff", "list the files a container changed, added or deleted"),
     "exec": (f"{_C}:exec_", "run a command in a running container"),
+    "export": (f"{_F}:export", "write a container's file system as a tar archive"),
     "history": ("capsa.cli.history", "show how an image was made"),
     "image": ("capsa.cli.image", "manage images (ls, inspect, default, tag, rm, ...)"),
     "images": ("capsa.cli.images", "list images"),

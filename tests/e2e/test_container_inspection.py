@@ -1,0 +1,99 @@
+"""The verbs that look into a container: export, diff, top, stats, events, cp."""
+
+from __future__ import annotations
+
+import io
+import tarfile
+from pathlib import Path
+
+from e2e_harness import Capsa
+
+
+def _names(data: bytes) -> set[str]:
+    with tarfile.open(fileobj=io.BytesIO(data)) as tar:
+        return set(tar.getnames())
+
+
+def test_export_writes_the_root_as_a_tar(capsa: Capsa, tmp_path: Path) -> None:
+    capsa("run", "--name", "made", "busybox", "sh", "-c", "echo hello > /root/greeting; rm /bin/ls")
+    done = capsa.popen("export", "made", stdout=-1, stderr=-1)
+    data, _ = done.communicate(timeout=60)
+    assert done.returncode == 0
+    names = _names(data)
+    assert "root/greeting" in names and "bin/busybox" in names and "bin/ls" not in names
+    with tarfile.open(fileobj=io.BytesIO(data)) as tar:
+        member = tar.extractfile("root/greeting")
+        assert member is not None and member.read() == b"hello\n"
+    out_dir = tmp_path / "out"
+    out_dir.mkdir()
+    output = out_dir / "made.tar"
+    capsa("export", "-o", str(output), "made")
+    assert _names(output.read_bytes()) == names
+    assert [p.name for p in out_dir.iterdir()] == ["made.tar"]  # no temporary file left
+
+
+def test_export_of_a_running_container_leaves_out_its_mounts(
+    capsa: Capsa, tmp_path: Path
+) -> None:
+    capsa("run", "-d", "--name", "live", "-v", "/data", "busybox", "sh", "-c",
+          "echo v > /data/in-volume; touch /made-live; sleep 600")
+    capsa.wait_for("live", lambda s: s["Running"])
+    capsa("exec", "live", "sh", "-c", "while [ ! -e /made-live ]; do sleep 0.05; done")
+    output = tmp_path / "live.tar"
+    capsa("export", "--output", str(output), "live")
+    names = _names(output.read_bytes())
+    assert "made-live" in names and "data" in names
+    assert "data/in-volume" not in names
+    assert not any(name.startswith("proc/") for name in names)
+
+
+def test_export_errors(capsa: Capsa, tmp_path: Path) -> None:
+    out_dir = tmp_path / "out"
+    out_dir.mkdir()
+    missing = capsa("export", "-o", str(out_dir / "x.tar"), "nope", code=125)
+    assert "no such container: nope" in missing.stderr
+    assert list(out_dir.iterdir()) == []
+    capsa("create", "--name", "fresh", "busybox")
+    bad_dir = capsa("export", "-o", str(tmp_path / "no/such/x.tar"), "fresh", code=125)
+    assert "no such directory" in bad_dir.stderr
+    assert len(bad_dir.stderr.strip().splitlines()) == 1
+
+
+def test_diff_lists_added_changed_deleted(capsa: Capsa) -> None:
+    capsa("run", "--name", "changer", "busybox", "sh", "-c",
+          "echo new > /etc/new; echo x >> /etc/passwd; rm /bin/ls; mkdir -p /tmp/a/b")
+    assert capsa("diff", "changer").stdout.splitlines() == [
+        "C /bin",
+        "D /bin/ls",
+        "C /etc",
+        "A /etc/new",
+        "C /etc/passwd",
+        "C /tmp",
+        "A /tmp/a",
+        "A /tmp/a/b",
+    ]
+    assert capsa("container", "diff", "changer").stdout.startswith("C /bin\n")
+
+
+def test_diff_of_an_untouched_container_is_empty(capsa: Capsa) -> None:
+    capsa("run", "-d", "--name", "idle", "busybox", "sleep", "600")
+    capsa.wait_for("idle", lambda s: s["Running"])
+    assert capsa("diff", "idle").stdout == ""
+    capsa("exec", "idle", "touch", "/root/x")
+    assert capsa("diff", "idle").stdout == "C /root\nA /root/x\n"
+    assert "no such container" in capsa("diff", "nope", code=125).stderr
+
+
+def test_export_refuses_a_terminal(capsa: Capsa) -> None:
+    import os
+
+    capsa("create", "--name", "fresh", "busybox")
+    controller, terminal = os.openpty()
+    try:
+        process = capsa.popen("export", "fresh", stdout=terminal, stderr=-1)
+        _, err = process.communicate(timeout=60)
+    finally:
+        os.close(terminal)
+        os.close(controller)
+    assert process.returncode == 125
+    assert "cowardly refusing to save to a terminal. Use the -o flag or redirect" in err.decode()
