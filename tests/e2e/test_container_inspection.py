@@ -97,3 +97,18 @@ def test_export_refuses_a_terminal(capsa: Capsa) -> None:
         os.close(controller)
     assert process.returncode == 125
     assert "cowardly refusing to save to a terminal. Use the -o flag or redirect" in err.decode()
+
+
+def test_top_lists_the_container_processes(capsa: Capsa) -> None:
+    capsa("run", "-d", "--name", "busy", "busybox", "sh", "-c", "sleep 601 & sleep 602; wait")
+    capsa.wait_for("busy", lambda s: s["Running"])
+    lines = capsa("top", "busy").stdout.splitlines()
+    assert lines[0].split() == ["UID", "PID", "PPID", "C", "STIME", "TTY", "TIME", "CMD"]
+    commands = sorted(line.split(None, 7)[7] for line in lines[1:])
+    assert commands == ["sh -c sleep 601 & sleep 602; wait", "sleep 601", "sleep 602"]
+    own = capsa("top", "busy", "-o", "pid,comm").stdout.splitlines()
+    assert own[0].split() == ["PID", "COMMAND"] and len(own) == 4
+    assert "couldn't find PID field" in capsa("top", "busy", "-o", "comm", code=125).stderr
+    capsa("create", "--name", "idle", "busybox")
+    stopped = capsa("top", "idle", code=125)
+    assert "container idle is not running" in stopped.stderr

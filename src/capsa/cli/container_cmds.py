@@ -693,6 +693,7 @@ def container_prune(args: list[str]) -> int:
 def container(args: list[str]) -> int:
     """`capsa container SUBCOMMAND`: the same commands under Docker's management name."""
     from capsa.cli import container_files as files
+    from capsa.cli import container_monitoring as monitoring
 
     subcommands: dict[str, Callable[[list[str]], int]] = {
         "attach": attach,
@@ -715,6 +716,7 @@ def container(args: list[str]) -> int:
         "run": run,
         "start": start,
         "stop": stop,
+        "top": monitoring.top,
         "unpause": unpause,
         "wait": wait,
     }

@@ -12,6 +12,7 @@ from capsa.errors import CapsaError
 # command -> ("module" or "module:function", one-line summary); a module's entry is `run`
 _C = "capsa.cli.container_cmds"
 _F = "capsa.cli.container_files"
+_M = "capsa.cli.container_monitoring"
 COMMANDS: dict[str, tuple[str, str]] = {
     "attach": (f"{_C}:attach", "attach to a running container's input and output"),
     "container": (f"{_C}:container", "manage containers (ls, prune, ...)"),
@@ -48,6 +49,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "stop": (f"{_C}:stop", "stop running containers"),
     "system": ("capsa.cli.system", "disk space used (df), removing what is unused (prune)"),
     "tag": ("capsa.cli.tag", "give an image another name"),
+    "top": (f"{_M}:top", "show the running processes of a container"),
     "unpause": (f"{_C}:unpause", "unpause all processes of containers"),
     "version": ("capsa.cli.version", "show capsa's version"),
     "volume": ("capsa.cli.volume_cmds:volume", "manage volumes (create, ls, inspect, rm, prune)"),
