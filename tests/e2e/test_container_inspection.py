@@ -112,3 +112,38 @@ def test_top_lists_the_container_processes(capsa: Capsa) -> None:
     capsa("create", "--name", "idle", "busybox")
     stopped = capsa("top", "idle", code=125)
     assert "container idle is not running" in stopped.stderr
+
+
+def test_stats_once_shows_usage_within_limits(capsa: Capsa) -> None:
+    import json
+
+    capsa("run", "-d", "--name", "spin", "-m", "64m", "busybox", "sh", "-c", "while :; do :; done")
+    capsa("create", "--name", "idle", "busybox")
+    capsa.wait_for("spin", lambda s: s["Running"])
+    lines = capsa("stats", "--no-stream").stdout.splitlines()
+    assert lines[0].split() == [
+        "CONTAINER", "ID", "NAME", "CPU", "%", "MEM", "USAGE", "/", "LIMIT",
+        "MEM", "%", "NET", "I/O", "BLOCK", "I/O", "PIDS",
+    ]
+    assert len(lines) == 2 and " spin " in lines[1]  # a stopped one only with -a
+    row = json.loads(capsa("stats", "--no-stream", "--format", "json", "spin").stdout)
+    assert row["Container"] == "spin" and row["PIDs"] == "1"
+    assert row["MemUsage"].endswith(" / 64MiB")
+    assert float(row["CPUPerc"].rstrip("%")) > 20  # a busy loop, whatever else runs
+    everything = capsa("stats", "--no-stream", "-a", "--format", "{{.Name}} {{.CPUPerc}}").stdout
+    assert sorted(everything.splitlines())[0] == "idle 0.00%"
+    assert "no such container" in capsa("stats", "--no-stream", "nope", code=125).stderr
+
+
+def test_stats_streams_until_interrupted(capsa: Capsa) -> None:
+    import signal
+    import time
+
+    capsa("run", "-d", "--name", "quiet", "busybox", "sleep", "600")
+    capsa.wait_for("quiet", lambda s: s["Running"])
+    process = capsa.popen("stats", "--format", "{{.Name}}", "quiet", stdout=-1, stderr=-1)
+    time.sleep(3.5)
+    process.send_signal(signal.SIGINT)
+    out, err = process.communicate(timeout=20)
+    assert process.returncode == 0, err
+    assert out.decode().splitlines().count("quiet") >= 2

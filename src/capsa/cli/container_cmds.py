@@ -715,6 +715,7 @@ def container(args: list[str]) -> int:
         "rm": rm,
         "run": run,
         "start": start,
+        "stats": monitoring.stats,
         "stop": stop,
         "top": monitoring.top,
         "unpause": unpause,

@@ -46,6 +46,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "save": ("capsa.cli.save", "write images to a docker-archive or oci-archive"),
     "search": ("capsa.cli.search", "search a registry for images"),
     "start": (f"{_C}:start", "start stopped containers"),
+    "stats": (f"{_M}:stats", "show containers' resource usage (CPU, memory, I/O)"),
     "stop": (f"{_C}:stop", "stop running containers"),
     "system": ("capsa.cli.system", "disk space used (df), removing what is unused (prune)"),
     "tag": ("capsa.cli.tag", "give an image another name"),
