@@ -147,3 +147,50 @@ def test_stats_streams_until_interrupted(capsa: Capsa) -> None:
     out, err = process.communicate(timeout=20)
     assert process.returncode == 0, err
     assert out.decode().splitlines().count("quiet") >= 2
+
+
+def test_events_window_and_formats(capsa: Capsa) -> None:
+    import json
+
+    capsa("run", "--name", "brief", "busybox", "true")
+    container_id = capsa.inspect("brief")["Id"]
+    lines = capsa("events", "--since", "5m", "--until", "0s").stdout.splitlines()
+    actions = [line.split()[2] for line in lines if container_id in line]
+    assert actions[:3] == ["create", "start", "die"]
+    assert lines[0].endswith("(image=busybox, name=brief)")
+    documents = capsa(
+        "events", "--since", "5m", "--until", "0s", "-f", "event=die", "--format", "{{json .}}"
+    ).stdout.splitlines()
+    die = json.loads(documents[0])
+    assert die["Type"] == "container" and die["Action"] == "die" and die["scope"] == "local"
+    assert die["Actor"]["ID"] == container_id
+    assert die["Actor"]["Attributes"]["exitCode"] == "0"
+    assert capsa("events", "--since", "5m", "--until", "0s", "-f", "container=other").stdout == ""
+    assert "invalid --since" in capsa("events", "--since", "yesterday-ish", code=125).stderr
+
+
+def test_events_follow_new_ones_until_interrupted(capsa: Capsa) -> None:
+    import signal
+    import time
+
+    capsa("run", "--name", "before", "busybox", "true")
+    process = capsa.popen("events", "--format", "{{.Action}} {{.Actor.Attributes.name}}",
+                          stdout=-1, stderr=-1)
+    time.sleep(1.0)
+    capsa("run", "--name", "after", "busybox", "true")
+    time.sleep(0.5)
+    process.send_signal(signal.SIGINT)
+    out, err = process.communicate(timeout=20)
+    assert process.returncode == 0, err
+    lines = out.decode().splitlines()
+    assert lines[:3] == ["create after", "start after", "die after"]
+    assert not any("before" in line for line in lines)
+
+
+def test_events_until_in_the_future_stops_there(capsa: Capsa) -> None:
+    import time
+
+    start = time.monotonic()
+    done = capsa("events", "--until", str(time.time() + 1.5))
+    assert done.stdout == ""  # nothing happened in this root
+    assert 1.0 < time.monotonic() - start < 15

@@ -95,3 +95,35 @@ def stats(args: list[str]) -> int:
                 previous = current
         except KeyboardInterrupt:
             return 0
+
+
+def events(args: list[str]) -> int:
+    """`capsa events [--since T] [--until T] [--filter k=v] [--format F]`."""
+    from capsa.cli.formatter import render
+    from capsa.engine.events import EventFilter, event_document, event_line
+    from capsa.engine.events import events as engine_events
+    from capsa.times import parse_time_arg
+
+    parser = Parser("events", "Get real time events from the engine")
+    parser.add_argument("--since", default="", help="show events from this time on")
+    parser.add_argument("--until", default="", help="stream events until this time")
+    parser.add_argument("-f", "--filter", action="append", default=[])
+    parser.add_argument("--format", default="")
+    options = parser.parse_args(args)
+    since = parse_time_arg(options.since, "--since") if options.since else None
+    until = parse_time_arg(options.until, "--until") if options.until else None
+    keep = EventFilter.parse(options.filter)
+    with open_engine(options.root) as engine:
+        try:
+            for event in engine_events(engine.db, since_ns=since, until_ns=until, keep=keep):
+                if options.format:
+                    text = render(options.format, [event_document(event)], default="")
+                else:
+                    text = event_line(event) + "\n"
+                sys.stdout.write(text)
+                sys.stdout.flush()
+        except KeyboardInterrupt:
+            return 0
+        except BrokenPipeError:
+            return 0
+    return 0

@@ -18,6 +18,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "container": (f"{_C}:container", "manage containers (ls, prune, ...)"),
     "create": (f"{_C}:create", "create a container, not started"),
     "diff": (f"{_F}:diff", "list the files a container changed, added or deleted"),
+    "events": (f"{_M}:events", "show the engine's events as they happen"),
     "exec": (f"{_C}:exec_", "run a command in a running container"),
     "export": (f"{_F}:export", "write a container's file system as a tar archive"),
     "history": ("capsa.cli.history", "show how an image was made"),
