@@ -194,3 +194,63 @@ def test_events_until_in_the_future_stops_there(capsa: Capsa) -> None:
     done = capsa("events", "--until", str(time.time() + 1.5))
     assert done.stdout == ""  # nothing happened in this root
     assert 1.0 < time.monotonic() - start < 15
+
+
+def test_cp_both_ways_by_dockers_rules(capsa: Capsa, tmp_path: Path) -> None:
+    import os
+
+    local = tmp_path / "local"
+    (local / "tree/sub").mkdir(parents=True)
+    (local / "tree/sub/f").write_text("deep")
+    (local / "one").write_text("one")
+    os.chown(local / "one", 1234, 1234)
+    capsa("run", "-d", "--name", "box", "-v", "/data", "busybox", "sh", "-c",
+          "ln -s / /root/escape; ln -s /etc /root/etc-link; sleep 600")
+    capsa.wait_for("box", lambda s: s["Running"])
+    capsa("exec", "box", "sh", "-c", "while [ ! -L /root/etc-link ]; do sleep 0.05; done")
+    capsa("cp", str(local / "one"), "box:/root/")
+    capsa("cp", "-a", str(local / "one"), "box:/root/kept")
+    capsa("cp", str(local / "tree"), "box:/root/copied")
+    capsa("cp", str(local / "tree"), "box:/root")
+    capsa("cp", str(local / "one"), "box:/root/escape/tmp/")  # the container's /tmp
+    listing = capsa("exec", "box", "sh", "-c",
+                    "stat -c '%n %u' /root/one /root/kept; cat /root/copied/sub/f /root/tree/sub/f;"
+                    " ls /tmp").stdout
+    assert listing.splitlines() == ["/root/one 0", "/root/kept 1234", "deepdeepone"]
+    out = tmp_path / "out"
+    out.mkdir()
+    capsa("cp", "box:/etc/passwd", str(out))
+    capsa("cp", "box:/etc", str(out / "etc-copy"))
+    capsa("cp", "box:/root/etc-link", str(out / "link"))
+    capsa("cp", "-L", "box:/root/etc-link", str(out / "followed"))
+    assert (out / "passwd").read_text().startswith("root:x:0:0")
+    assert (out / "etc-copy/group").is_file()
+    assert os.readlink(out / "link") == "/etc"
+    assert (out / "followed/passwd").is_file()
+    missing = capsa("cp", "box:/nope", str(out), code=125)
+    assert "could not find the file /nope in container box" in missing.stderr
+    to_file = capsa("cp", "box:/etc", str(out / "passwd"), code=125)
+    assert "cannot copy a directory to a file" in to_file.stderr
+    no_dir = capsa("cp", str(local / "one"), "box:/no/such/", code=125)
+    assert "no such directory" in no_dir.stderr
+    volume = capsa("cp", str(local / "one"), "box:/data/", code=125)
+    assert "/data is a volume or bind mount" in volume.stderr
+
+
+def test_cp_tar_streams_and_stopped_containers(capsa: Capsa) -> None:
+    capsa("create", "--name", "cold", "busybox")
+    data = io.BytesIO()
+    with tarfile.open(fileobj=data, mode="w") as tar:
+        info = tarfile.TarInfo("in-tar.txt")
+        info.size = 3
+        tar.addfile(info, io.BytesIO(b"abc"))
+    capsa("cp", "-", "cold:/root", input=data.getvalue())
+    process = capsa.popen("cp", "cold:/root/in-tar.txt", "-", stdout=-1, stderr=-1)
+    out, err = process.communicate(timeout=60)
+    assert process.returncode == 0, err
+    with tarfile.open(fileobj=io.BytesIO(out)) as tar:
+        member = tar.extractfile("in-tar.txt")
+        assert member is not None and member.read() == b"abc"
+    assert "A /root/in-tar.txt" in capsa("diff", "cold").stdout
+    both = capsa("cp", "cold:/a", "cold:/b", code=125)
+    assert "copying between containers is not supported" in both.stderr

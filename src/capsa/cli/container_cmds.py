@@ -697,6 +697,7 @@ def container(args: list[str]) -> int:
 
     subcommands: dict[str, Callable[[list[str]], int]] = {
         "attach": attach,
+        "cp": files.cp,
         "create": create,
         "diff": files.diff,
         "exec": exec_,

@@ -96,3 +96,51 @@ def diff(args: list[str]) -> int:
         changes = container_changes(engine, options.container)
     sys.stdout.write("".join(f"{change.line()}\n" for change in changes))
     return 0
+
+
+def cp(args: list[str]) -> int:
+    """`capsa cp [-a] [-L] SRC DEST`: one side `CONTAINER:PATH`, the other a local path
+    or `-` (a tar on stdin or stdout)."""
+    from capsa.engine.copy import copy_from_container, copy_to_container, split_copy_arg
+
+    parser = Parser("cp", "Copy files between a container and the local file system")
+    parser.add_argument("-a", "--archive", action="store_true", help="keep uid/gid")
+    parser.add_argument("-L", "--follow-link", action="store_true", help="follow SRC's symlink")
+    parser.add_argument("-q", "--quiet", action="store_true")
+    parser.add_argument("src", metavar="SRC")
+    parser.add_argument("dest", metavar="DEST")
+    options = parser.parse_args(args)
+    src_container, src = split_copy_arg(options.src)
+    dest_container, dest = split_copy_arg(options.dest)
+    if src_container is not None and dest_container is not None:
+        raise InvalidArgument("copying between containers is not supported")
+    if src_container is None and dest_container is None:
+        raise InvalidArgument(
+            "must specify at least one container source", hint="capsa cp CONTAINER:PATH DEST"
+        )
+    with open_engine(options.root) as engine:
+        if src_container is not None:
+            if dest == "-":
+                refuse_terminal_stdout()
+                out = sys.stdout.buffer
+                copy_from_container(
+                    engine, src_container, src, dest, out, follow=options.follow_link
+                )
+                out.flush()
+            else:
+                copy_from_container(
+                    engine, src_container, src, dest, None, follow=options.follow_link
+                )
+        else:
+            assert dest_container is not None
+            stream = sys.stdin.buffer if src == "-" else None
+            copy_to_container(
+                engine,
+                dest_container,
+                src,
+                dest,
+                stream,
+                follow=options.follow_link,
+                keep_owner=options.archive,
+            )
+    return 0

@@ -16,6 +16,7 @@ _M = "capsa.cli.container_monitoring"
 COMMANDS: dict[str, tuple[str, str]] = {
     "attach": (f"{_C}:attach", "attach to a running container's input and output"),
     "container": (f"{_C}:container", "manage containers (ls, prune, ...)"),
+    "cp": (f"{_F}:cp", "copy files between a container and the local file system"),
     "create": (f"{_C}:create", "create a container, not started"),
     "diff": (f"{_F}:diff", "list the files a container changed, added or deleted"),
     "events": (f"{_M}:events", "show the engine's events as they happen"),
