@@ -692,10 +692,16 @@ def container_prune(args: list[str]) -> int:
 
 def container(args: list[str]) -> int:
     """`capsa container SUBCOMMAND`: the same commands under Docker's management name."""
+    from capsa.cli import container_files as files
+    from capsa.cli import container_monitoring as monitoring
+
     subcommands: dict[str, Callable[[list[str]], int]] = {
         "attach": attach,
+        "cp": files.cp,
         "create": create,
+        "diff": files.diff,
         "exec": exec_,
+        "export": files.export,
         "inspect": inspect,
         "kill": kill,
         "logs": logs,
@@ -710,7 +716,9 @@ def container(args: list[str]) -> int:
         "rm": rm,
         "run": run,
         "start": start,
+        "stats": monitoring.stats,
         "stop": stop,
+        "top": monitoring.top,
         "unpause": unpause,
         "wait": wait,
     }

@@ -11,11 +11,17 @@ from capsa.errors import CapsaError
 
 # command -> ("module" or "module:function", one-line summary); a module's entry is `run`
 _C = "capsa.cli.container_cmds"
+_F = "capsa.cli.container_files"
+_M = "capsa.cli.container_monitoring"
 COMMANDS: dict[str, tuple[str, str]] = {
     "attach": (f"{_C}:attach", "attach to a running container's input and output"),
     "container": (f"{_C}:container", "manage containers (ls, prune, ...)"),
+    "cp": (f"{_F}:cp", "copy files between a container and the local file system"),
     "create": (f"{_C}:create", "create a container, not started"),
+    "diff": (f"{_F}:diff", "list the files a container changed, added or deleted"),
+    "events": (f"{_M}:events", "show the engine's events as they happen"),
     "exec": (f"{_C}:exec_", "run a command in a running container"),
+    "export": (f"{_F}:export", "write a container's file system as a tar archive"),
     "history": ("capsa.cli.history", "show how an image was made"),
     "image": ("capsa.cli.image", "manage images (ls, inspect, default, tag, rm, ...)"),
     "images": ("capsa.cli.images", "list images"),
@@ -42,9 +48,11 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "save": ("capsa.cli.save", "write images to a docker-archive or oci-archive"),
     "search": ("capsa.cli.search", "search a registry for images"),
     "start": (f"{_C}:start", "start stopped containers"),
+    "stats": (f"{_M}:stats", "show containers' resource usage (CPU, memory, I/O)"),
     "stop": (f"{_C}:stop", "stop running containers"),
     "system": ("capsa.cli.system", "disk space used (df), removing what is unused (prune)"),
     "tag": ("capsa.cli.tag", "give an image another name"),
+    "top": (f"{_M}:top", "show the running processes of a container"),
     "unpause": (f"{_C}:unpause", "unpause all processes of containers"),
     "version": ("capsa.cli.version", "show capsa's version"),
     "volume": ("capsa.cli.volume_cmds:volume", "manage volumes (create, ls, inspect, rm, prune)"),

@@ -211,7 +211,18 @@ def prune(args: list[str]) -> int:
     return code
 
 
-SYSTEM_COMMANDS: dict[str, Callable[[list[str]], int]] = {"df": df, "prune": prune}
+def events(args: list[str]) -> int:
+    """`capsa system events`: Docker's name for `capsa events`."""
+    from capsa.cli.container_monitoring import events as show_events
+
+    return show_events(args)
+
+
+SYSTEM_COMMANDS: dict[str, Callable[[list[str]], int]] = {
+    "df": df,
+    "events": events,
+    "prune": prune,
+}
 
 
 def run(args: list[str]) -> int:
