@@ -74,7 +74,11 @@ def engine_usage(store: Store) -> Usage:
     with _engine_db(store) as opened:
         if opened is None:
             return Usage(
-                rows=(UsageRow("Containers", 0, 0, 0, 0), UsageRow("Local Volumes", 0, 0, 0, 0))
+                rows=(
+                    UsageRow("Containers", 0, 0, 0, 0),
+                    UsageRow("Local Volumes", 0, 0, 0, 0),
+                    UsageRow("Build Cache", 0, 0, 0, 0),
+                )
             )
         usage = disk_usage(opened[0], opened[1], store)
     containers = usage.containers
@@ -110,6 +114,9 @@ def engine_usage(store: Store) -> Usage:
         data.type_name = "volume"
         volume_rows.append(data)
     volumes = usage.volumes
+    from capsa.build.usage import cache_usage
+
+    cache = cache_usage(store)
     return Usage(
         rows=(
             UsageRow(
@@ -126,6 +133,7 @@ def engine_usage(store: Store) -> Usage:
                 sum(v.size for v in volumes),
                 sum(v.size for v in volumes if not v.links),
             ),
+            UsageRow("Build Cache", cache.entries, cache.active, cache.size, cache.reclaimable),
         ),
         sections=(
             VerboseSection(

@@ -15,6 +15,8 @@ _F = "capsa.cli.container_files"
 _M = "capsa.cli.container_monitoring"
 COMMANDS: dict[str, tuple[str, str]] = {
     "attach": (f"{_C}:attach", "attach to a running container's input and output"),
+    "build": ("capsa.cli.build", "build an image from a Containerfile or Dockerfile"),
+    "builder": ("capsa.cli.builder", "manage the build cache (prune, du)"),
     "container": (f"{_C}:container", "manage containers (ls, prune, ...)"),
     "cp": (f"{_F}:cp", "copy files between a container and the local file system"),
     "create": (f"{_C}:create", "create a container, not started"),

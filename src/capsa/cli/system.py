@@ -193,6 +193,7 @@ def prune(args: list[str]) -> int:
             what.append("all anonymous volumes not used by at least one container")
         what.append("all images without at least one container associated to them"
                     if options.all else "all dangling images")  # fmt: skip
+        what.append("all build cache" if options.all else "unused build cache")
         sys.stdout.write(
             "WARNING! This will remove:\n"
             + "".join(f"  - {item}\n" for item in what)
@@ -208,6 +209,9 @@ def prune(args: list[str]) -> int:
     if options.volumes:
         code |= volume_cmds.prune(common)
     code |= image_cmds.prune([*common, *filters, *(["-a"] if options.all else [])])
+    from capsa.cli import builder
+
+    code |= builder.prune([*common, *(["-a"] if options.all else [])])
     return code
 
 

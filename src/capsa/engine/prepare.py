@@ -54,7 +54,7 @@ def prepare_bundle(
         target, spec.user or str(record.image_config.get("User") or ""), spec.security.group_add
     )
     cwd = ociconfig.working_dir(spec, record.image_config)
-    _make_workdir(target, cwd)
+    make_workdir(target, cwd)
     peers = _peer_namespaces(engine, record)
     hostname = ociconfig.hostname_of(spec, container_id)
     container_dir = layout.container_dir(container_id)
@@ -121,7 +121,7 @@ def _cgroup_v2() -> bool:
     return str(detect_mode()) == "unified"
 
 
-def _make_workdir(rootfs_dir: str, cwd: str) -> None:
+def make_workdir(rootfs_dir: str, cwd: str) -> None:
     """Create a missing working directory inside the root, as Docker does; each step
     is resolved in the root, so a symlink in the image cannot lead the mkdir out."""
     root_fd = os.open(rootfs_dir, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
