@@ -1,7 +1,7 @@
 #!/bin/sh
 # The main job: give the image store a busybox base image (made from Debian's static
-# busybox: no registry), run containers from it with `capsa run`, and run an OCI bundle
-# through capsa-runtime directly.
+# busybox: no registry), build an image from a Containerfile on it with `capsa build`,
+# run containers with `capsa run`, and run an OCI bundle through capsa-runtime directly.
 set -eu
 cd "$(dirname "$0")/.."
 sh scripts/setup.sh
@@ -9,7 +9,21 @@ CAPSA=.venv/bin/capsa
 echo "demo: the image store gets a base image made from Debian's static busybox (no registry)"
 $CAPSA image default
 $CAPSA images
-echo "demo: a container from it, on the default bridge network"
+echo "demo: an image built from a Containerfile (RUN in a container, COPY, ENV, CMD)"
+CONTEXT=$(mktemp -d /tmp/capsa-demo-build.XXXXXX)
+cat > "$CONTEXT/Containerfile" <<'EOF'
+FROM localhost/busybox
+RUN mkdir -p /srv && echo "built by capsa build on $(uname -m)" > /srv/built.txt
+COPY greeting.txt /srv/
+ENV WHO=world
+CMD ["sh", "-c", "cat /srv/built.txt; echo \"$(cat /srv/greeting.txt), $WHO\""]
+EOF
+echo hello > "$CONTEXT/greeting.txt"
+$CAPSA build -t capsa-demo "$CONTEXT"
+rm -rf "$CONTEXT"
+echo "demo: a container from the built image"
+$CAPSA run --rm capsa-demo
+echo "demo: a container from the base image, on the default bridge network"
 $CAPSA run --rm busybox sh -c \
     'echo "hello from a capsa container: $(hostname), $(id)"; ip -o -4 addr show eth0; grep -E "^(CapEff|NoNewPrivs|Seccomp):" /proc/self/status'
 echo "demo: two containers on a network of their own, one serving, one asking it by name"

@@ -938,7 +938,6 @@ class Builder:
         from capsa.oci.canonical import canonical_bytes
         from capsa.oci.descriptor import Descriptor
         from capsa.oci.digest import Digest
-        from capsa.transport.store.dest import StoreDestination
 
         config = dict(state.config)
         if self.options.labels:
@@ -976,6 +975,13 @@ class Builder:
         }
         manifest_bytes = canonical_bytes(manifest)
         names = list(dict.fromkeys(self.options.tags))
+        existing = self._existing_image(str(config_descriptor.digest), manifest_bytes)
+        if existing is not None:  # a build that changed nothing: name what is there
+            for name in names:
+                self.store.metadata.tag(name, existing.id)
+            return self.store.metadata.get_image(existing.id)
+        from capsa.transport.store.dest import StoreDestination
+
         destination = StoreDestination(self.store, names[0] if names else None)
         try:
             for layer in state.layers:
@@ -989,10 +995,17 @@ class Builder:
         destination.close()
         record = destination.committed[-1]
         for name in names[1:]:
-            from capsa.transport.store.find import normalize_name
-
-            self.store.metadata.tag(normalize_name(name), record.id)
+            self.store.metadata.tag(name, record.id)
         return self.store.metadata.get_image(record.id)
+
+    def _existing_image(self, image_id: str, manifest: bytes) -> ImageRecord | None:
+        from capsa.oci.digest import Digest
+
+        try:
+            record = self.store.metadata.get_image(image_id)
+        except NotFound:
+            return None
+        return record if record.manifest_digest == str(Digest.of(manifest)) else None
 
 
 _FIELD = {
