@@ -281,3 +281,86 @@ def test_bad_dockerfiles_get_one_line_with_the_line(capsa: Capsa, tmp_path: Path
     done = capsa("build", str(context), code=125)
     assert "Dockerfile:" in done.stderr
     assert len(done.stderr.strip().splitlines()) == 1
+
+
+def test_independent_stages_are_built_side_by_side(capsa: Capsa, tmp_path: Path) -> None:
+    # Each stage waits (up to 10 s) for the other's mark in a shared cache mount: built
+    # one after the other, the first would wait in vain and fail.
+    wait = (
+        "touch /sync/{me}; i=0; while [ ! -e /sync/{other} ]; do i=$((i+1)); "
+        "[ $i -gt 100 ] && exit 1; sleep 0.1; done"
+    )
+    dockerfile = f"""FROM {BASE} AS one
+RUN --mount=type=cache,target=/sync,id=sync-{tmp_path.name} {wait.format(me="one", other="two")}
+RUN echo one > /one
+
+FROM {BASE} AS two
+RUN --mount=type=cache,target=/sync,id=sync-{tmp_path.name} {wait.format(me="two", other="one")}
+RUN echo two > /two
+
+FROM {BASE}
+COPY --from=one /one /one
+COPY --from=two /two /two
+"""
+    context = write(tmp_path / "ctx", {"Dockerfile": dockerfile})
+    build(capsa, context, "-t", "parallel")
+    assert capsa("run", "--rm", "parallel", "cat", "/one", "/two").stdout == "one\ntwo\n"
+
+
+def test_cache_from_an_image_with_inline_cache(capsa: Capsa, tmp_path: Path) -> None:
+    context = write(tmp_path / "ctx", {"Dockerfile": SIMPLE, "file.txt": "content\n"})
+    first, _ = build(capsa, context, "-t", "cached", "--build-arg", "BUILDKIT_INLINE_CACHE=1")
+    capsa("builder", "prune", "-a", "-f")
+    _, log = build(capsa, context, "--build-arg", "BUILDKIT_INLINE_CACHE=1")
+    assert "Using cache" not in log  # the local cache is gone
+    capsa("builder", "prune", "-a", "-f")
+    again, log = build(
+        capsa, context, "--cache-from", "cached", "--build-arg", "BUILDKIT_INLINE_CACHE=1"
+    )
+    assert log.count("Using cache") == 2
+    assert again == first
+
+
+def test_add_downloads_a_url(capsa: Capsa, tmp_path: Path) -> None:
+    served = write(tmp_path / "served", {"remote.txt": "from the server\n"})
+    assert capsa.netns is not None
+    server = subprocess.Popen(
+        [
+            "nsenter",
+            f"--net={capsa.netns}",
+            "python3",
+            "-m",
+            "http.server",
+            "--bind",
+            "127.0.0.1",
+            "8765",
+            "--directory",
+            str(served),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        dockerfile = f"""FROM {BASE}
+ADD http://127.0.0.1:8765/remote.txt /srv/
+"""
+        context = write(tmp_path / "ctx", {"Dockerfile": dockerfile})
+        deadline = time.monotonic() + 10
+        while True:
+            done = capsa("build", "-t", "url", str(context), code=None)
+            if done.returncode == 0 or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)  # the server is still starting
+        assert done.returncode == 0, done.stderr
+        out = capsa("run", "--rm", "url", "stat", "-c", "%a %s", "/srv/remote.txt").stdout
+        assert out == "600 16\n"
+    finally:
+        server.kill()
+        server.wait()
+    dockerfile = f"FROM {BASE}\nADD http://127.0.0.1:9/nothing.tar /x\n"
+    context = write(tmp_path / "bad", {"Dockerfile": dockerfile})
+    done = capsa("build", str(context), code=None)
+    assert done.returncode != 0
+    assert (
+        "Dockerfile:2: ADD: ADD http://127.0.0.1:9/nothing.tar: cannot download it" in done.stderr
+    )

@@ -66,6 +66,7 @@ PROXY_ARGS = frozenset(
     }
 )
 LAYER_STEPS = frozenset({"RUN", "COPY", "ADD"})
+INLINE_CACHE = "capsa.build.cache.v0"  # the image config's field listing its steps' keys
 
 
 class Progress(Protocol):
@@ -115,6 +116,14 @@ class ImageState:
     created: str
     cmd_inherited: bool = True
     args: dict[str, str | None] = field(default_factory=dict)  # the stage's ARGs in scope
+    steps: list[tuple[str, int | None]] = field(default_factory=list)  # key, layer index
+
+    def add_step(self, key: str, layer: LayerRef | None) -> None:
+        """A layer step's result: its layer (None when it changed nothing)."""
+        self.key = key
+        if layer is not None:
+            self.layers.append(layer)
+        self.steps.append((key, len(self.layers) - 1 if layer is not None else None))
 
     @property
     def chain(self) -> str | None:
@@ -163,6 +172,7 @@ class Builder:
         self._lock = threading.Lock()
         self.used_args: set[str] = set()
         self.results: dict[int, ImageState] = {}
+        self.imported: dict[str, CachedLayer] = {}  # --cache-from
         self.steps = 0
         self.cached_steps = 0
         self.plan: Plan | None = None
@@ -178,6 +188,8 @@ class Builder:
         lease = self.store.lease(labels={"capsa.operation": "build"})
         self._lease = lease
         try:
+            if not self.options.no_cache:
+                self._import_cache(self.options.cache_from)
             self._build_stages(plan)
             state = self.results[plan.target.index]
             record = self._record_image(state, lease)
@@ -188,7 +200,10 @@ class Builder:
             lease.release()
             self.cache.close()
         unused = sorted(
-            set(self.options.build_args) - self.used_args - PROXY_ARGS - {"SOURCE_DATE_EPOCH"}
+            set(self.options.build_args)
+            - self.used_args
+            - PROXY_ARGS
+            - {"SOURCE_DATE_EPOCH", "BUILDKIT_INLINE_CACHE"}
         )
         if unused:
             self.progress.warning(f"one or more build args were not consumed: {', '.join(unused)}")
@@ -258,6 +273,7 @@ class Builder:
                 config=json.loads(json.dumps(parent.config)),
                 layers=list(parent.layers),
                 history=list(parent.history),
+                steps=list(parent.steps),
                 args={},
                 cmd_inherited=True,
             )
@@ -282,7 +298,7 @@ class Builder:
             else created,
         )
 
-    def _find_image(self, name: str, origin: Instruction) -> ImageRecord:
+    def _find_image(self, name: str, origin: Instruction | None) -> ImageRecord:
         from capsa.transport.store.find import find_image
 
         try:
@@ -293,9 +309,9 @@ class Builder:
         try:
             self.options.pull(name)
         except CapsaError as exc:
+            where = f"{self.filename}:{origin.line}: FROM" if origin else "--cache-from"
             raise NotFound(
-                f"{self.filename}:{origin.line}: FROM {name}: the image is not here and "
-                f"pulling it failed: {exc}",
+                f"{where} {name}: the image is not here and pulling it failed: {exc}",
                 hint="capsa pull or capsa load it first (capsa image default gives busybox)",
             ) from None
         return find_image(self.store.metadata, name)[0]
@@ -457,8 +473,7 @@ class Builder:
             container.discard()
             raise
         container.cleanup_dir()
-        if layer is not None:
-            state.layers.append(layer)
+        state.add_step(key, layer)
         return False
 
     def _run_argv(
@@ -626,21 +641,22 @@ class Builder:
         )
         checksum = instruction.flag("checksum")
         remote = [s for s in sources_text if _is_remote(s)]
-        if remote:
-            if keyword == "COPY":
-                raise fail(
-                    instruction, self.filename, f"cannot copy from a URL ({remote[0]})", "use ADD"
-                )
+        if remote and keyword == "COPY":
+            raise fail(
+                instruction, self.filename, f"cannot copy from a URL ({remote[0]})", "use ADD"
+            )
+        if remote and len(remote) != len(sources_text):
             raise fail(
                 instruction,
                 self.filename,
-                f"{remote[0]}: remote sources need the network and this build cannot fetch it",
-                "download it into the build context and ADD the file",
+                "remote and local sources cannot be mixed",
+                "give the remote ones an ADD of their own",
             )
         with self._source_root(stage, from_ref) as source_root:
-            hide = self._hider(excludes, context=not from_ref and not instruction.heredocs)
+            local = not from_ref and not instruction.heredocs and not remote
+            hide = self._hider(excludes, context=local)
             sources: list[Source] = []
-            for text in sources_text:
+            for text in [] if remote else sources_text:
                 try:
                     sources.extend(
                         match_sources(
@@ -653,7 +669,10 @@ class Builder:
                 except NotFound as exc:
                     raise fail(instruction, self.filename, exc.message, exc.hint) from None
             heredoc_dir = None
-            if instruction.heredocs:
+            if remote:
+                heredoc_dir = tempfile.mkdtemp(prefix="capsa-remote-")
+                sources = self._fetch(instruction, remote, heredoc_dir)
+            elif instruction.heredocs:
                 heredoc_dir = tempfile.mkdtemp(prefix="capsa-heredoc-")
                 for heredoc in instruction.heredocs:
                     content = heredoc.content
@@ -664,7 +683,7 @@ class Builder:
                     os.chmod(os.path.join(heredoc_dir, heredoc.name), 0o644)
             try:
                 read_root = heredoc_dir or source_root
-                if heredoc_dir:
+                if heredoc_dir and not remote:
                     sources = [Source(h.name, False) for h in instruction.heredocs]
                 digest = content_hash(read_root, sources, hide)
                 if checksum and keyword == "ADD":
@@ -717,6 +736,23 @@ class Builder:
                     shutil.rmtree(heredoc_dir, ignore_errors=True)
         return False
 
+    def _fetch(self, instruction: Instruction, urls: list[str], directory: str) -> list[Source]:
+        from capsa.build import remote
+
+        sources = []
+        keep = instruction.has_flag("keep-git-dir") and instruction.flag("keep-git-dir") != "false"
+        for url in urls:
+            try:
+                if remote.is_git(url):
+                    sources.append(
+                        Source(remote.clone_git(url, directory, keep_git_dir=keep), True)
+                    )
+                else:
+                    sources.append(Source(remote.fetch_url(url, directory), False))
+            except CapsaError as exc:
+                raise fail(instruction, self.filename, exc.message, exc.hint) from None
+        return sources
+
     def _copy_step(
         self,
         state: ImageState,
@@ -766,11 +802,9 @@ class Builder:
             container.discard()
             raise
         container.cleanup_dir()
-        if layer is None:
-            return
-        if link:
+        if layer is not None and link:
             layer = self._rebase(layer, state)
-        state.layers.append(layer)
+        state.add_step(key, layer)
 
     def _owner(self, rootfs: str, chown: str | None, state: ImageState) -> tuple[int, int]:
         """--chown: a user (and group) by name or number, in the image's passwd/group;
@@ -851,14 +885,46 @@ class Builder:
     def _cached(self, key: str) -> CachedLayer | None:
         if self.options.no_cache:
             return None
-        return self.cache.get(key)
+        hit = self.cache.get(key)
+        if hit is None and key in self.imported:
+            hit = self.imported[key]  # --cache-from: kept in the local cache from now on
+            self.cache.put(hit, "imported with --cache-from")
+        return hit
+
+    def _import_cache(self, names: list[str]) -> None:
+        """--cache-from IMAGE: the steps an image built with BUILDKIT_INLINE_CACHE=1 lists
+        in its config, each with the layer it made."""
+        for name in names:
+            record = self._find_image(name, None)
+            document = json.loads(self.store.content.read_verified(record.id, max_size=16 << 20))
+            manifest = json.loads(
+                self.store.content.read_verified(record.manifest_digest, max_size=16 << 20)
+            )
+            diff_ids = document.get("rootfs", {}).get("diff_ids") or []
+            for entry in document.get(INLINE_CACHE) or []:
+                key, index = entry.get("key"), entry.get("layer")
+                if not isinstance(key, str):
+                    continue
+                if index is None:
+                    self.imported[key] = CachedLayer(key, "", "", "", 0, "", 0.0)
+                elif isinstance(index, int) and 0 <= index < len(record.layers):
+                    layer = manifest["layers"][index]
+                    self.imported[key] = CachedLayer(
+                        key,
+                        record.layers[index],
+                        diff_ids[index],
+                        layer["digest"],
+                        int(layer["size"]),
+                        str(document.get("created") or ""),
+                        0.0,
+                    )
 
     def _add_layer(
         self, state: ImageState, hit: CachedLayer, key: str, created_by: str, *, link: bool = False
     ) -> None:
         created = self._time(None) if self.options.source_date_epoch is not None else hit.created
-        state.key = key
         if hit.empty:
+            state.add_step(key, None)
             state.history.append(
                 {"created": state.created, "created_by": created_by, "empty_layer": True}
             )
@@ -868,7 +934,7 @@ class Builder:
             layer = self._rebase(layer, state)
         elif layer.chain != _chain_on(state.chain, hit.diff_id):
             raise InvalidArgument(f"the build cache entry {key[:12]} is inconsistent")
-        state.layers.append(layer)
+        state.add_step(key, layer)
         state.created = created
         state.history.append(
             {"created": created, "created_by": created_by, "comment": "buildkit.dockerfile.v0"}
@@ -891,7 +957,6 @@ class Builder:
             mtime=self.options.source_date_epoch,
             skip_empty=True,
         )
-        state.key = key
         if record is None:
             self.cache.put(CachedLayer(key, "", "", "", 0, created, time.time()), created_by)
             state.history.append(
@@ -958,6 +1023,8 @@ class Builder:
             "diff_ids": [layer.diff_id for layer in state.layers],
         }
         document["history"] = state.history
+        if self.options.build_args.get("BUILDKIT_INLINE_CACHE") == "1":
+            document[INLINE_CACHE] = [{"key": k, "layer": i} for k, i in state.steps]
         config_bytes = canonical_bytes(document)
         config_descriptor = Descriptor.from_bytes(mt.OCI_CONFIG, config_bytes)
         manifest = {
@@ -1030,9 +1097,7 @@ def _describe(instruction: Instruction) -> str:
 
 
 def _is_remote(source: str) -> bool:
-    return source.startswith(("http://", "https://", "git@", "git://")) or (
-        source.endswith(".git") and "://" in source
-    )
+    return source.startswith(("http://", "https://", "git@", "git://"))
 
 
 def _verify_checksum(

@@ -276,8 +276,7 @@ class _Parser:
             if empty_continuation:
                 self.warn(
                     number,
-                    "empty continuation line (it will become an error in a future "
-                    "Docker release)",
+                    "empty continuation line (it will become an error in a future Docker release)",
                 )
             instructions.append(self._instruction(logical, number))
         if not instructions:
@@ -299,8 +298,7 @@ class _Parser:
             if ins.keyword != "ARG":
                 raise self.error(
                     ins.line,
-                    f"{ins.keyword} before the first FROM (no build stage in current "
-                    "context)",
+                    f"{ins.keyword} before the first FROM (no build stage in current context)",
                     hint="only ARG may come before the first FROM",
                 )
         raise self.error(instructions[-1].line, "no FROM instruction: nothing to build",
@@ -513,8 +511,11 @@ class _Parser:
         self, args: str, flags: tuple[Flag, ...], number: int
     ) -> tuple[str, ...] | None:
         if not args:
-            raise self.error(number, "HEALTHCHECK requires at least one argument",
-                             hint="write HEALTHCHECK [OPTIONS] CMD command, or HEALTHCHECK NONE")
+            raise self.error(
+                number,
+                "HEALTHCHECK requires at least one argument",
+                hint="write HEALTHCHECK [OPTIONS] CMD command, or HEALTHCHECK NONE",
+            )
         parts = _WHITESPACE_RE.split(args, maxsplit=1)
         kind = parts[0].upper()
         rest = parts[1] if len(parts) == 2 else ""

@@ -244,9 +244,7 @@ class IgnoreRules:
         if not self.has_exclusions:
             return False
         dirs = clean_path(directory).lstrip("/").split("/")
-        return any(
-            p.exclusion and _could_reach(p.segments, dirs) for p in self._compiled
-        )
+        return any(p.exclusion and _could_reach(p.segments, dirs) for p in self._compiled)
 
 
 def _could_reach(segments: tuple[str, ...], dirs: list[str]) -> bool:
