@@ -364,3 +364,40 @@ ADD http://127.0.0.1:8765/remote.txt /srv/
     assert (
         "Dockerfile:2: ADD: ADD http://127.0.0.1:9/nothing.tar: cannot download it" in done.stderr
     )
+
+
+def test_copy_parents_link_and_onbuild(capsa: Capsa, tmp_path: Path) -> None:
+    parent = f"""FROM {BASE}
+ONBUILD COPY trigger.txt /trigger.txt
+ONBUILD RUN echo triggered >> /trigger.txt
+"""
+    context = write(tmp_path / "parent", {"Dockerfile": parent})
+    build(capsa, context, "-t", "with-onbuild")
+    child = """FROM with-onbuild
+ARG V=1
+RUN echo "$V" > /v
+COPY --parents src/./a/b.txt src/c/d.txt /dst/
+COPY --link e.txt /linked/e.txt
+"""
+    files = {
+        "Dockerfile": child,
+        "trigger.txt": "from the child's context\n",
+        "src/a/b.txt": "b\n",
+        "src/c/d.txt": "d\n",
+        "e.txt": "e\n",
+    }
+    context = write(tmp_path / "child", files)
+    build(capsa, context, "-t", "child")
+    out = capsa(
+        "run", "--rm", "child", "sh", "-c", "cat /trigger.txt; find /dst /linked -type f | sort"
+    )
+    assert out.stdout == (
+        "from the child's context\ntriggered\n/dst/a/b.txt\n/dst/src/c/d.txt\n/linked/e.txt\n"
+    )
+    config = json.loads(capsa("image", "inspect", "child").stdout)[0]["Config"]
+    assert not config.get("OnBuild")  # triggers run once, in the first child
+    _, log = build(capsa, context, "-t", "child", "--build-arg", "V=2")
+    steps = log.split("[stage-0 ")
+    link_step = next(step for step in steps if step.startswith(f"{len(steps) - 1}/"))
+    assert "COPY --link" in link_step and "Using cache" in link_step  # its base changed
+    assert capsa("run", "--rm", "child", "cat", "/v", "/linked/e.txt").stdout == "2\ne\n"

@@ -239,8 +239,9 @@ class Builder:
         state.config.pop("OnBuild", None)
         instructions = list(stage.instructions)
         if triggers:
-            text = "\n".join(triggers)
-            onbuild = parse(text, filename=f"{stage.base} (ONBUILD)").instructions
+            # A trigger is parsed as what follows a FROM (the parser wants one first).
+            text = "FROM scratch\n" + "\n".join(triggers)
+            onbuild = parse(text, filename=f"{stage.base} (ONBUILD)").instructions[1:]
             instructions = [*onbuild, *instructions]
         total = len(instructions) + 1
         shown = f"FROM {stage.base}" + (f" AS {stage.name}" if stage.name else "")
@@ -658,16 +659,18 @@ class Builder:
             sources: list[Source] = []
             for text in [] if remote else sources_text:
                 try:
-                    sources.extend(
-                        match_sources(
-                            source_root,
-                            text,
-                            hide=hide,
-                            what="build context" if not from_ref else f"stage {from_ref}",
-                        )
+                    found = match_sources(
+                        source_root,
+                        text,
+                        hide=hide,
+                        what="build context" if not from_ref else f"stage {from_ref}",
                     )
                 except NotFound as exc:
                     raise fail(instruction, self.filename, exc.message, exc.hint) from None
+                if parents and "/./" in f"/{text}":
+                    sources.extend(_pivoted(found, text))
+                else:
+                    sources.extend(found)
             heredoc_dir = None
             if remote:
                 heredoc_dir = tempfile.mkdtemp(prefix="capsa-remote-")
@@ -693,7 +696,7 @@ class Builder:
                 key = step_key(
                     parent_key,
                     keyword,
-                    [s.relative for s in sources],
+                    [(s.relative, s.kept) for s in sources],
                     digest,
                     dest,
                     dest_is_dir,
@@ -1083,6 +1086,13 @@ _FIELD = {
     "SHELL": "Shell",
     "HEALTHCHECK": "Healthcheck",
 }
+
+
+def _pivoted(sources: list[Source], text: str) -> list[Source]:
+    """COPY --parents a/./b/c: what is kept under the destination starts after the `./`."""
+    prefix = clean_source(f"/{text}".split("/./", 1)[0])
+    cut = 0 if prefix == "." else len(prefix) + 1
+    return [replace(s, kept=s.relative[cut:] or ".") for s in sources]
 
 
 def _chain_on(parent: str | None, diff_id: str) -> str:

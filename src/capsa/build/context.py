@@ -33,6 +33,7 @@ class Source:
 
     relative: str
     is_dir: bool
+    kept: str = ""  # COPY --parents: the path kept under the destination ("" = relative)
 
 
 class BuildContext:

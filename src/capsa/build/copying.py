@@ -3,7 +3,7 @@
 - the destination is relative to WORKDIR; it is a directory when it ends with `/`, when
   several sources are copied, or when it already is one;
 - a directory source copies its contents (not itself); with `--parents`, each source
-  keeps its path (up to a `/./` in it, BuildKit's pivot);
+  keeps its path (after a `/./` in it, BuildKit's pivot);
 - what is copied is owned by root (or `--chown`), keeps its permission bits (or
   `--chmod`) and mtime; missing parent directories are made (owned as the files are);
 - ADD extracts a local tar archive (plain, gzip, bzip2, xz or zstd) into the destination.
@@ -107,7 +107,7 @@ def copy_sources(
         into_dir = True  # a directory's contents go into dest, made as a directory
     for source in sources:
         if options.parents:  # the source's own path is kept under dest
-            target = os.path.join(dest, source.relative)
+            target = os.path.join(dest, source.kept or source.relative)
             if source.is_dir:
                 _copy_tree(writer, source_root, source.relative, target, options)
             else:
