@@ -22,13 +22,19 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
 from capsa.build.cache import BuildCache, CachedLayer, step_key
-from capsa.build.context import BuildContext, Source, clean_source, content_hash, match_sources
+from capsa.build.context import (
+    BuildContext,
+    Source,
+    clean_source,
+    content_hash,
+    destination_path,
+    match_sources,
+)
 from capsa.build.dockerfile import Dockerfile, Instruction, parse
 from capsa.build.instructions import (
     CONFIG_ONLY,
@@ -38,7 +44,6 @@ from capsa.build.instructions import (
     fail,
     shell_of,
 )
-from capsa.build.mounts import CacheMounts, RunMount, Secret, parse_run_mount
 from capsa.build.shellwords import arg_definitions, expand, expand_heredoc, expand_words
 from capsa.build.stages import Plan, Stage, find_stage, plan_stages
 from capsa.errors import CapsaError, InvalidArgument, NotFound
@@ -46,6 +51,9 @@ from capsa.oci import media_types as mt
 from capsa.oci.platform import Platform, host_platform
 
 if TYPE_CHECKING:
+    from concurrent.futures import Future
+
+    from capsa.build.mounts import RunMount, Secret
     from capsa.engine.spec import MountSpec
     from capsa.store.metadata import ImageRecord
     from capsa.store.store import Lease, Store
@@ -167,7 +175,6 @@ class Builder:
         self.auto_args = automatic_args(self.platform)
         self.cache = BuildCache(store)
         self.work_root = str(store.root / "build" / secrets.token_hex(6))
-        self.cache_mounts = CacheMounts(str(store.root / "build-mounts"))
         self._lease: Lease | None = None
         self._lock = threading.Lock()
         self.used_args: set[str] = set()
@@ -214,6 +221,8 @@ class Builder:
         if len(pending) == 1:
             self.results[pending[0].index] = self._build_stage(pending[0])
             return
+        from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+
         running: dict[Future[ImageState], Stage] = {}
         with ThreadPoolExecutor(max_workers=2, thread_name_prefix="capsa-build") as pool:
             try:
@@ -508,6 +517,8 @@ class Builder:
         return MountSpec(type="bind", target="/dev/pipes/script", source=path, readonly=True)
 
     def _parse_mount(self, instruction: Instruction, text: str) -> RunMount:
+        from capsa.build.mounts import parse_run_mount
+
         try:
             return parse_run_mount(text)
         except InvalidArgument as exc:
@@ -550,7 +561,10 @@ class Builder:
         if mount.type == "tmpfs":
             yield MountSpec(type="tmpfs", target=mount.target, tmpfs_size=mount.size)
         elif mount.type == "cache":
-            path, release = self.cache_mounts.directory(mount)
+            from capsa.build.mounts import CacheMounts
+
+            cache_mounts = CacheMounts(str(self.store.root / "build-mounts"))
+            path, release = cache_mounts.directory(mount)
             with release:
                 yield MountSpec(
                     type="bind", target=mount.target, source=path, readonly=mount.readonly
@@ -594,8 +608,6 @@ class Builder:
     # -- COPY and ADD -----------------------------------------------------------------
 
     def _copy(self, stage: Stage, state: ImageState, instruction: Instruction) -> bool:
-        from capsa.build import copying
-
         keyword = instruction.keyword
         lookup = self._lookup(state)
         if instruction.json is not None:
@@ -620,7 +632,7 @@ class Builder:
         if from_ref and keyword == "ADD":
             raise fail(instruction, self.filename, "--from is only for COPY")
         workdir = state.config.get("WorkingDir") or "/"
-        dest, dest_is_dir = copying.destination_path(dest_text, workdir)
+        dest, dest_is_dir = destination_path(dest_text, workdir)
         chown = instruction.flag("chown")
         chmod_text = instruction.flag("chmod")
         chmod = None

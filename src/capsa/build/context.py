@@ -65,6 +65,13 @@ class BuildContext:
         return relative not in ("", ".") and self.rules.ignored(relative)
 
 
+def destination_path(dest: str, workdir: str) -> tuple[str, bool]:
+    """The absolute destination, and whether it names a directory by its form."""
+    as_dir = dest.endswith("/") or dest.endswith("/.") or dest in (".", "..")
+    absolute = dest if dest.startswith("/") else os.path.join(workdir or "/", dest)
+    return os.path.normpath(absolute), as_dir
+
+
 def clean_source(pattern: str) -> str:
     """A source as Docker cleans it: relative to its root, no `..` above it."""
     parts: list[str] = []

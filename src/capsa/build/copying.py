@@ -22,7 +22,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import IO
 
-from capsa.build.context import Source, walk_files
+from capsa.build.context import Source, destination_path, walk_files  # noqa: F401
 from capsa.errors import InvalidArgument, NotFound
 from capsa.kernel.paths import open_in_root, try_open_in_root
 
@@ -36,13 +36,6 @@ class CopyOptions:
     chmod: int | None = None
     parents: bool = False
     hide: Callable[[str], bool] | None = None  # excluded paths (ignore file, --exclude)
-
-
-def destination_path(dest: str, workdir: str) -> tuple[str, bool]:
-    """The absolute destination, and whether it names a directory by its form."""
-    as_dir = dest.endswith("/") or dest.endswith("/.") or dest in (".", "..")
-    absolute = dest if dest.startswith("/") else os.path.join(workdir or "/", dest)
-    return os.path.normpath(absolute), as_dir
 
 
 class RootWriter:

@@ -8,7 +8,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from capsa.build.dockerfile import Dockerfile, Instruction
-from capsa.build.mounts import parse_run_mount
 from capsa.build.shellwords import arg_definitions, expand
 from capsa.errors import InvalidArgument
 
@@ -117,7 +116,9 @@ def _needs(stage: Stage, stages: list[Stage]) -> set[int]:
         references = []
         if instruction.keyword in ("COPY", "ADD") and instruction.flag("from"):
             references.append(instruction.flag("from") or "")
-        if instruction.keyword == "RUN":
+        if instruction.keyword == "RUN" and instruction.has_flag("mount"):
+            from capsa.build.mounts import parse_run_mount
+
             for text in instruction.flag_values("mount"):
                 try:
                     mount = parse_run_mount(text)

@@ -110,13 +110,16 @@ def run(args: list[str]) -> int:
         source_date_epoch,
     )
     from capsa.build.dockerfile import parse
-    from capsa.build.mounts import parse_secret
     from capsa.transport.store.find import normalize_name
 
     tags = [normalize_name(tag) for tag in options.tag]
     build_args = parse_build_args(options.build_arg)
     labels = dict(_pair(item, "--label") for item in options.label)
-    secrets = {s.id: s for s in (parse_secret(text) for text in options.secret)}
+    secrets = {}
+    if options.secret:
+        from capsa.build.mounts import parse_secret
+
+        secrets = {s.id: s for s in (parse_secret(text) for text in options.secret)}
     platform = None
     if options.platform:
         from capsa.oci.platform import parse_platform

@@ -1,7 +1,8 @@
 """Write a lean `capsa` command in place of the console script pip makes, as
 capsa.runtime.launcher does for `capsa-runtime`: Python without `site`, and the modules
-of `capsa run`'s path (the flags, the spec, the spawner client, the attach relay) read
-from one code pack. Every other command works the same, importing the usual way.
+of `capsa run`'s path (the flags, the spec, the spawner client, the attach relay) and of
+`capsa build`'s read from one code pack. Every other command works the same, importing
+the usual way.
 
     python -m capsa.cli.launcher [PATH]   (default: capsa next to python)
 """
@@ -24,6 +25,12 @@ CLI_MODULES = (
     "capsa.engine.spawner",
     "capsa.engine.layout",
     "capsa.monitor.attach",
+    # `capsa build`, whose cached rebuilds are all start-up
+    "capsa.cli.build",
+    "capsa.build.builder",
+    "capsa.build.cache",
+    "capsa.store.store",
+    "capsa.transport.store.find",
 )
 
 

@@ -18,8 +18,8 @@ from capsa.errors import AlreadyExists, NotFound
 from capsa.oci import media_types as mt
 from capsa.store.diff import DiffResult, diff_dirs, diff_overlay
 from capsa.store.errors import InUse
+from capsa.store.layerformat import Style
 from capsa.store.layers import chain_id
-from capsa.store.unpack import Style
 
 if TYPE_CHECKING:
     from capsa.store.metadata import LayerRecord

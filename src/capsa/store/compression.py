@@ -9,16 +9,15 @@ balloon in memory.
 
 from __future__ import annotations
 
-import bz2
 import importlib
-import lzma
 import zlib
 from collections.abc import Callable, Iterator
 from enum import Enum
 from types import ModuleType
-from typing import IO, Protocol, cast
+from typing import IO, TYPE_CHECKING, Protocol, cast
 
-import zstandard
+if TYPE_CHECKING:
+    import zstandard
 
 from capsa.errors import InvalidArgument
 from capsa.store._files import CHUNK
@@ -102,7 +101,11 @@ def _new(kind: Compression) -> _Decompressor:
     if kind is Compression.GZIP:
         return _Zlib()
     if kind is Compression.BZIP2:
+        import bz2
+
         return bz2.BZ2Decompressor()
+    import lzma  # imported when needed: most layers are plain, gzip or zstd
+
     return lzma.LZMADecompressor(format=lzma.FORMAT_XZ)
 
 
@@ -182,6 +185,8 @@ class _Prefixed:
 
 
 def _zstd(first: bytes, read: _ReadFn) -> Iterator[bytes]:
+    import zstandard  # imported when a zstd layer comes: its import is not free
+
     source = cast("IO[bytes]", _Prefixed(first, read))
     with zstandard.ZstdDecompressor().stream_reader(
         source, read_size=CHUNK, read_across_frames=True, closefd=False
@@ -213,6 +218,8 @@ class Compressor:
             # wbits 31: a gzip header with mtime 0 and no name, so output is reproducible
             self._zlib = zlib.compressobj(6 if level is None else level, zlib.DEFLATED, 31)
         elif kind is Compression.ZSTD:
+            import zstandard
+
             self._zstd = zstandard.ZstdCompressor(
                 level=3 if level is None else level, write_checksum=True
             ).compressobj()

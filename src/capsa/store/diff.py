@@ -29,6 +29,7 @@ from capsa.store._files import CHUNK
 from capsa.store.compression import Compression, Compressor
 from capsa.store.fsops import FsOps, RealFsOps, Stat
 from capsa.store.idmap import IdMap
+from capsa.store.layerformat import OPAQUE_MARKER, WHITEOUT_PREFIX
 from capsa.store.tarstream import (
     BLOCKDEV,
     CHAR,
@@ -40,7 +41,6 @@ from capsa.store.tarstream import (
     TarEntry,
     TarWriter,
 )
-from capsa.store.unpack import OPAQUE_MARKER, WHITEOUT_PREFIX
 
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _OPAQUE = (b"trusted.overlay.opaque", b"user.overlay.opaque")

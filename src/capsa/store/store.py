@@ -34,27 +34,23 @@ import time
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from capsa.errors import AlreadyExists, Conflict, InvalidArgument, NotFound
-from capsa.kernel.mounts import MS_PRIVATE, MS_REC, mount
-from capsa.kernel.namespaces import CLONE_NEWNS, CLONE_NEWUSER, unshare
 from capsa.oci.digest import Digest
 from capsa.store._files import remove_tree, write_atomic
 from capsa.store.blobs import BlobInfo, ContentStore, Readable, chunks_of
 from capsa.store.errors import InUse
 from capsa.store.fsops import FsOps
+from capsa.store.layerformat import OPAQUE_XATTR, USER_OPAQUE_XATTR, IdMapper
 from capsa.store.layers import chain_id
 from capsa.store.metadata import ImageRecord, LayerRecord, Metadata, ResourceKind
 from capsa.store.snapshots import Kind, OverlaySnapshotter, VfsSnapshotter
 from capsa.store.snapshots._dirs import DirSnapshotter
 from capsa.store.snapshots.overlay import overlay_options
-from capsa.store.unpack import (
-    OPAQUE_XATTR,
-    USER_OPAQUE_XATTR,
-    IdMapper,
-    UnpackResult,
-    apply_layer,
-)
+
+if TYPE_CHECKING:
+    from capsa.store.unpack import UnpackResult
 
 DRIVERS = ("overlay", "vfs")
 GC_GRACE = 600.0  # seconds an unreferenced new blob or half-made snapshot is kept
@@ -289,6 +285,8 @@ class Store:
         committed = False
         try:
             target = self.snapshotter.apply_target(key)
+            from capsa.store.unpack import apply_layer
+
             result = apply_layer(
                 source,
                 target.path,
@@ -431,6 +429,8 @@ def owned_by(uid: int, gid: int) -> IdMapper:
 def enter_own_user_namespace(uid: int, gid: int) -> None:
     """Become root of a new user namespace (mapped to `uid`/`gid` outside) with its own
     mount namespace: where an unprivileged user may mount overlay (`unshare -rm`)."""
+    from capsa.kernel.namespaces import CLONE_NEWNS, CLONE_NEWUSER, unshare
+
     unshare(CLONE_NEWUSER | CLONE_NEWNS)
     for name, text in (("setgroups", "deny"), ("uid_map", f"0 {uid} 1"), ("gid_map", f"0 {gid} 1")):
         with open(f"/proc/self/{name}", "w") as file:
@@ -469,6 +469,9 @@ def overlay_supported(directory: str | os.PathLike[str]) -> tuple[bool, str]:
         if pid == 0:  # pragma: no cover - runs in the child
             code = 1
             try:
+                from capsa.kernel.mounts import MS_PRIVATE, MS_REC, mount
+                from capsa.kernel.namespaces import CLONE_NEWNS, unshare
+
                 if privileged:
                     unshare(CLONE_NEWNS)
                 else:

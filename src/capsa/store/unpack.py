@@ -32,15 +32,13 @@ import os
 import queue
 import secrets
 import stat
-import statistics
 import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from enum import Enum
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from capsa.errors import (
     AlreadyExists,
@@ -55,6 +53,18 @@ from capsa.store.blobs import Readable
 from capsa.store.compression import MAGIC_LENGTH, Compression, decompressed, detect
 from capsa.store.errors import DigestMismatch, LayerRefused
 from capsa.store.fsops import AT_FDCWD, FsOps, RealFsOps, Stat
+from capsa.store.layerformat import (  # noqa: F401 - re-exported: the unpacker's words
+    OPAQUE_MARKER,
+    OPAQUE_XATTR,
+    USER_OPAQUE_XATTR,
+    WHITEOUT_PREFIX,
+    IdMapper,
+    Style,
+)
+
+if TYPE_CHECKING:
+    from concurrent.futures import Future, ThreadPoolExecutor
+
 from capsa.store.tarstream import (
     BLOCKDEV,
     CHAR,
@@ -69,14 +79,6 @@ from capsa.store.tarstream import (
     display,
 )
 
-IdMapper = Callable[[int, int], tuple[int, int]]
-
-WHITEOUT_PREFIX = b".wh."
-OPAQUE_MARKER = b".wh..wh..opq"
-OPAQUE_XATTR = b"trusted.overlay.opaque"
-# overlayfs mounted with `userxattr` (by an unprivileged user, in a user namespace) reads
-# its marks from the user namespace of xattrs instead
-USER_OPAQUE_XATTR = b"user.overlay.opaque"
 _OVERLAY_XATTRS = (b"trusted.overlay.", b"user.overlay.")
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _FILE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
@@ -91,11 +93,6 @@ _PROBE_FILES = 16
 _SLOW_CREATE = 0.2e-3  # seconds a small file takes to write in line that make threads pay
 _SMALL_FILE = 256 << 10
 _MAX_PENDING = 256  # files read but not yet written (at most 64 MiB held)
-
-
-class Style(Enum):
-    OVERLAY = "overlay"
-    APPLY = "apply"
 
 
 @dataclass(frozen=True)
@@ -472,7 +469,11 @@ class _Applier:
         self.probe.append(seconds)
         if len(self.probe) < _PROBE_FILES:
             return
+        import statistics
+
         if statistics.median(self.probe) >= _SLOW_CREATE:
+            from concurrent.futures import ThreadPoolExecutor
+
             self.writers = ThreadPoolExecutor(_WRITERS, thread_name_prefix="capsa-unpack")
         self.probe = None
 

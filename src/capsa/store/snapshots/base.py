@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Protocol
 
-from capsa.store.unpack import OPAQUE_XATTR, Style
+from capsa.store.layerformat import OPAQUE_XATTR, Style
 
 
 class Kind(StrEnum):

@@ -25,9 +25,9 @@ from pathlib import Path
 from capsa.errors import InvalidArgument
 from capsa.store._files import remove_tree
 from capsa.store.fsops import FsOps
+from capsa.store.layerformat import OPAQUE_XATTR, USER_OPAQUE_XATTR, Style
 from capsa.store.snapshots._dirs import DirSnapshotter
 from capsa.store.snapshots.base import ApplyTarget, Kind, Mount
-from capsa.store.unpack import OPAQUE_XATTR, USER_OPAQUE_XATTR, Style
 
 MAX_LOWERS = 500  # overlayfs's OVL_MAX_STACK
 _PARAMETERS = Path("/sys/module/overlay/parameters")

@@ -10,9 +10,9 @@ from pathlib import Path
 
 from capsa.errors import InvalidArgument
 from capsa.store.copy import copy_tree
+from capsa.store.layerformat import Style
 from capsa.store.snapshots._dirs import DirSnapshotter
 from capsa.store.snapshots.base import ApplyTarget, Kind, Mount
-from capsa.store.unpack import Style
 
 
 class VfsSnapshotter(DirSnapshotter):
