@@ -650,7 +650,7 @@ class Builder:
                             what="build context" if not from_ref else f"stage {from_ref}",
                         )
                     )
-                except NotFound as exc:
+                except (NotFound, InvalidArgument) as exc:
                     raise fail(instruction, self.filename, exc.message, exc.hint) from None
             heredoc_dir = None
             if instruction.heredocs:

@@ -9,7 +9,6 @@ unpacker, which refuses paths that would land outside it; the directory goes wit
 
 from __future__ import annotations
 
-import fnmatch
 import hashlib
 import os
 import shutil
@@ -19,7 +18,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import IO
 
-from capsa.build.ignore import IgnoreRules, read_ignore_file
+from capsa.build.ignore import IgnoreRules, name_matcher, read_ignore_file
 from capsa.errors import InvalidArgument, NotFound
 
 _CHUNK = 1 << 20
@@ -106,6 +105,13 @@ def match_sources(
         return [Source(cleaned, stat.S_ISDIR(st.st_mode))]
     found: list[Source] = []
     parts = cleaned.split("/")
+    try:
+        matchers = [name_matcher(part) for part in parts]  # Go's rules, not fnmatch's
+    except InvalidArgument:
+        raise InvalidArgument(
+            f"{pattern}: not a valid pattern (Go's filepath.Match rules)",
+            hint="close each [ with ], or match a literal [ with [[]",
+        ) from None
 
     def walk(directory: str, relative: str, index: int) -> None:
         try:
@@ -113,7 +119,7 @@ def match_sources(
         except OSError:
             return
         for name in names:
-            if not fnmatch.fnmatchcase(name, parts[index]):
+            if not matchers[index](name):
                 continue
             child_relative = f"{relative}/{name}" if relative else name
             if hide is not None and hide(child_relative):
