@@ -177,6 +177,17 @@ def test_a_symlink_out_of_the_context_is_not_followed(tmp_path: Path, ctx: Path)
 def test_a_symlink_inside_the_context_reports_its_target(ctx: Path) -> None:
     (ctx / "link").symlink_to("src")
     assert match_sources(str(ctx), "link") == [Source("link", True)]
+    assert match_sources(str(ctx), "lin?") == [Source("link", True)]  # globs alike
+
+
+def test_a_linked_source_is_hashed_as_its_target(ctx: Path) -> None:
+    # BuildKit follows a source that is a link (inside the context): so does the key
+    (ctx / "link").symlink_to("src")
+    sources = [Source("link", True)]
+    assert [p for p, _ in walk_files(str(ctx), "link")][:2] == ["link", "link/deep"]
+    first = content_hash(str(ctx), sources)
+    (ctx / "src/main.go").write_text("changed")
+    assert content_hash(str(ctx), sources) != first
 
 
 # -- walk_files, content_hash ------------------------------------------------------------
