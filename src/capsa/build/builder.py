@@ -677,7 +677,7 @@ class Builder:
                         hide=hide,
                         what="build context" if not from_ref else f"stage {from_ref}",
                     )
-                except NotFound as exc:
+                except (NotFound, InvalidArgument) as exc:
                     raise fail(instruction, self.filename, exc.message, exc.hint) from None
                 if parents and "/./" in f"/{text}":
                     sources.extend(_pivoted(found, text))

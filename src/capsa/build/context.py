@@ -9,7 +9,6 @@ unpacker, which refuses paths that would land outside it; the directory goes wit
 
 from __future__ import annotations
 
-import fnmatch
 import hashlib
 import os
 import shutil
@@ -19,7 +18,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import IO
 
-from capsa.build.ignore import IgnoreRules, read_ignore_file
+from capsa.build.ignore import IgnoreRules, name_matcher, read_ignore_file
 from capsa.errors import InvalidArgument, NotFound
 
 _CHUNK = 1 << 20
@@ -114,6 +113,13 @@ def match_sources(
         return [Source(cleaned, stat.S_ISDIR(st.st_mode))]
     found: list[Source] = []
     parts = cleaned.split("/")
+    try:
+        matchers = [name_matcher(part) for part in parts]  # Go's rules, not fnmatch's
+    except InvalidArgument:
+        raise InvalidArgument(
+            f"{pattern}: not a valid pattern (Go's filepath.Match rules)",
+            hint="close each [ with ], or match a literal [ with [[]",
+        ) from None
 
     def walk(directory: str, relative: str, index: int) -> None:
         try:
@@ -121,16 +127,16 @@ def match_sources(
         except OSError:
             return
         for name in names:
-            if not fnmatch.fnmatchcase(name, parts[index]):
+            if not matchers[index](name):
                 continue
             child_relative = f"{relative}/{name}" if relative else name
             if hide is not None and hide(child_relative):
                 continue
             child = os.path.join(directory, name)
-            is_dir = os.path.isdir(child) and not os.path.islink(child)
-            if index == len(parts) - 1:
+            if index == len(parts) - 1:  # a match: a link to a directory in root is one
+                is_dir = os.path.isdir(source_path(root, child_relative))
                 found.append(Source(child_relative, is_dir))
-            elif is_dir:
+            elif os.path.isdir(child) and not os.path.islink(child):
                 walk(child, child_relative, index + 1)
 
     walk(root, "", 0)
@@ -154,18 +160,37 @@ def _inside_resolved(root: str, path: str) -> bool:
     return _inside(os.path.realpath(root), os.path.realpath(path))
 
 
+def source_path(root: str, relative: str) -> str:
+    """The path COPY reads for the source `relative`: a symbolic link that leads to a
+    path inside `root` is followed (BuildKit's FollowSymlinks), one leading out is not."""
+    path = root if relative == "." else os.path.join(root, relative)
+    if os.path.islink(path) and _inside_resolved(root, path):
+        return os.path.realpath(path)
+    return path
+
+
 def walk_files(root: str, relative: str, hide: Hide = None) -> Iterator[tuple[str, os.stat_result]]:
-    """Every path at and below `relative` (sorted, parents first), with its lstat."""
-    start = root if relative == "." else os.path.join(root, relative)
+    """Every path at and below the source `relative` (sorted, parents first), with its
+    lstat; the source itself is followed as `source_path` says, the paths below are not."""
+    start = source_path(root, relative)
     st = os.lstat(start)
     yield relative, st
-    if not stat.S_ISDIR(st.st_mode):
-        return
-    for name in sorted(os.listdir(start)):
+    if stat.S_ISDIR(st.st_mode):
+        yield from _walk_below(root, relative, start, hide)
+
+
+def _walk_below(
+    root: str, relative: str, directory: str, hide: Hide
+) -> Iterator[tuple[str, os.stat_result]]:
+    for name in sorted(os.listdir(directory)):
         child = name if relative == "." else f"{relative}/{name}"
         if hide is not None and hide(child):
             continue
-        yield from walk_files(root, child, hide)
+        path = os.path.join(directory, name)
+        st = os.lstat(path)
+        yield child, st
+        if stat.S_ISDIR(st.st_mode):
+            yield from _walk_below(root, child, path, hide)
 
 
 def content_hash(root: str, sources: list[Source], hide: Hide = None) -> str:
@@ -174,7 +199,10 @@ def content_hash(root: str, sources: list[Source], hide: Hide = None) -> str:
     digest = hashlib.sha256()
     for source in sources:
         for relative, st in walk_files(root, source.relative, hide):
-            path = root if relative == "." else os.path.join(root, relative)
+            if relative == source.relative:
+                path = source_path(root, relative)
+            else:
+                path = os.path.join(root, relative)
             kind = stat.S_IFMT(st.st_mode)
             digest.update(f"{relative}\0{kind:o}\0{stat.S_IMODE(st.st_mode):o}\0".encode())
             if stat.S_ISLNK(st.st_mode):

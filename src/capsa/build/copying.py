@@ -22,7 +22,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import IO
 
-from capsa.build.context import Source, destination_path, walk_files  # noqa: F401
+from capsa.build.context import (  # noqa: F401 - destination_path: COPY's rules, here too
+    Source,
+    destination_path,
+    source_path,
+    walk_files,
+)
 from capsa.errors import InvalidArgument, NotFound
 from capsa.kernel.paths import open_in_root, try_open_in_root
 
@@ -105,17 +110,17 @@ def copy_sources(
                 _copy_tree(writer, source_root, source.relative, target, options)
             else:
                 writer.make_dirs(os.path.dirname(target), options.uid, options.gid)
-                _copy_entry(writer, source_root, source.relative, target, options)
+                _copy_entry(writer, source_root, source.relative, target, options, top=True)
             continue
         if source.is_dir:
             _copy_tree(writer, source_root, source.relative, dest, options)
         elif into_dir:
             writer.make_dirs(dest, options.uid, options.gid)
             target = os.path.join(dest, os.path.basename(source.relative))
-            _copy_entry(writer, source_root, source.relative, target, options)
+            _copy_entry(writer, source_root, source.relative, target, options, top=True)
         else:
             writer.make_dirs(os.path.dirname(dest) or "/", options.uid, options.gid)
-            _copy_entry(writer, source_root, source.relative, dest, options)
+            _copy_entry(writer, source_root, source.relative, dest, options, top=True)
 
 
 def _copy_tree(
@@ -124,19 +129,29 @@ def _copy_tree(
     """The contents of directory `relative` into directory `dest` (made if missing)."""
     writer.make_dirs(dest, options.uid, options.gid)
     prefix = "" if relative == "." else relative + "/"
-    for path, _ in walk_files(source_root, relative, options.hide):
+    for path, st in walk_files(source_root, relative, options.hide):
         if path == relative:
-            _set_attributes(writer, source_root, path, dest, options)
+            _set_attributes(writer, st, dest, options)
             continue
         inner = path[len(prefix) :] if prefix else path
         _copy_entry(writer, source_root, path, os.path.join(dest, inner), options)
 
 
 def _copy_entry(
-    writer: RootWriter, source_root: str, relative: str, target: str, options: CopyOptions
+    writer: RootWriter,
+    source_root: str,
+    relative: str,
+    target: str,
+    options: CopyOptions,
+    *,
+    top: bool = False,
 ) -> None:
-    """One file, directory (itself only) or symlink at `target` in the root."""
-    source = source_root if relative == "." else os.path.join(source_root, relative)
+    """One file, directory (itself only) or symlink at `target` in the root; a source
+    named by COPY itself (`top`) is followed as `source_path` says."""
+    if top:
+        source = source_path(source_root, relative)
+    else:
+        source = source_root if relative == "." else os.path.join(source_root, relative)
     st = os.lstat(source)
     parent, name = os.path.split(target)
     if not name:
@@ -170,15 +185,14 @@ def _copy_entry(
 
 
 def _set_attributes(
-    writer: RootWriter, source_root: str, relative: str, target: str, options: CopyOptions
+    writer: RootWriter, st: os.stat_result, target: str, options: CopyOptions
 ) -> None:
     parent, name = os.path.split(os.path.normpath(target))
     if not name:
         return  # the root keeps its own
-    source = source_root if relative == "." else os.path.join(source_root, relative)
     parent_fd = writer.open_dir(parent or "/")
     try:
-        _apply(parent_fd, name, os.lstat(source), options)
+        _apply(parent_fd, name, st, options)
     finally:
         os.close(parent_fd)
 

@@ -144,6 +144,33 @@ def _translate(pattern: str) -> tuple[str, str]:
     return kind, "".join(out)
 
 
+def name_matcher(pattern: str) -> Callable[[str], bool]:
+    """Go's filepath.Match for one path segment (no `/`): `*` any run, `?` one
+    character, `[...]` a class (`^` negates), `\\` escapes; a malformed pattern is
+    refused, as Go's ErrBadPattern."""
+    out: list[str] = []
+    i, n = 0, len(pattern)
+    while i < n:
+        ch = pattern[i]
+        i += 1
+        if ch == "*":
+            out.append("[^/]*")
+        elif ch == "?":
+            out.append("[^/]")
+        elif ch == "\\":
+            if i >= n:
+                raise _bad_pattern(pattern, "it ends with an escape character")
+            out.append(re.escape(pattern[i]))
+            i += 1
+        elif ch == "[":
+            regex, i = _class(pattern, i - 1)
+            out.append(regex)
+        else:
+            out.append(re.escape(ch))
+    compiled = re.compile("".join(out) + r"\Z", re.DOTALL)
+    return lambda name: compiled.match(name) is not None
+
+
 @dataclass(frozen=True)
 class _Pattern:
     text: str  # cleaned, without the !

@@ -137,9 +137,11 @@ def apply_config(
         for word in words():
             port, _, protocol = word.partition("/")
             protocol = (protocol or "tcp").lower()
-            if protocol not in ("tcp", "udp", "sctp") or not _port_range(port):
+            numbers = _port_range(port)
+            if protocol not in ("tcp", "udp", "sctp") or numbers is None:
                 raise fail(instruction, filename, f"invalid port {word!r}", "use PORT[/tcp|udp]")
-            ports[f"{port}/{protocol}"] = {}
+            for number in numbers:  # a range is one port each, as Docker's nat package
+                ports[f"{number}/{protocol}"] = {}
         config["ExposedPorts"] = ports
         return config, "EXPOSE " + " ".join(sorted(ports))
     if keyword == "VOLUME":
@@ -187,18 +189,22 @@ def apply_config(
     raise fail(instruction, filename, "is not a configuration instruction")
 
 
-def _port_range(port: str) -> bool:
-    low, _, high = port.partition("-")
+def _port_range(port: str) -> range | None:
+    """The ports of `80` or `8000-8010`; None when it is neither."""
+    low, dash, high = port.partition("-")
     try:
-        numbers = [int(low)] + ([int(high)] if high else [])
+        first = int(low)
+        last = int(high) if dash else first
     except ValueError:
-        return False
-    return all(0 < n < 65536 for n in numbers)
+        return None
+    if not 0 < first <= last < 65536:
+        return None
+    return range(first, last + 1)
 
 
 def _healthcheck(instruction: Instruction, config: dict[str, Any], filename: str) -> dict[str, Any]:
     text = instruction.text
-    word, _, rest = text.partition(" ")
+    word, rest = [*text.split(None, 1), ""][:2]
     if word.upper() == "NONE":
         if rest.strip() or instruction.flags:
             raise fail(instruction, filename, "NONE takes no arguments or flags")
@@ -225,7 +231,7 @@ def _healthcheck(instruction: Instruction, config: dict[str, Any], filename: str
         ("start-interval", "StartInterval"),
     ):
         value = instruction.flag(name)
-        if value is not None:
+        if value:  # an empty --interval= keeps the default, as BuildKit's parser has it
             check[key] = duration_ns(value, f"--{name}")
     retries = instruction.flag("retries")
     if retries is not None:

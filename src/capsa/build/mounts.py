@@ -157,18 +157,29 @@ def parse_secret(text: str) -> Secret:
     secret_id = fields.pop("id", "")
     source = fields.pop("src", "") or fields.pop("source", "")
     env = fields.pop("env", "")
-    fields.pop("type", None)
+    kind = fields.pop("type", "file")
+    if kind not in ("file", "env"):
+        raise InvalidArgument(
+            f"invalid --secret {text!r}: unsupported type {kind!r}",
+            hint="use type=file or type=env",
+        )
+    if kind == "env" and not env:  # buildx: with type=env, src= names the variable
+        env, source = source, ""
     if not secret_id:
         raise InvalidArgument(
             f"invalid --secret {text!r}: id= is required", hint="--secret id=NAME,src=FILE"
         )
     if fields:
         raise InvalidArgument(f"invalid --secret {text!r}: unknown option {sorted(fields)[0]!r}")
-    if not source and not env and not os.path.exists(secret_id):
-        env = secret_id if secret_id in os.environ else ""
-        if not env:
+    if not source and not env:  # BuildKit: the variable named ID, else the file
+        if secret_id in os.environ:
+            env = secret_id
+        elif os.path.exists(secret_id):
+            source = secret_id
+        else:
             raise InvalidArgument(
                 f"invalid --secret {text!r}: give src=FILE or env=VARIABLE",
+                hint=f"or set the environment variable {secret_id}",
             )
     if source:
         source = os.path.abspath(source)
