@@ -85,7 +85,10 @@ def commit_container(engine: Engine, text: str, options: CommitOptions) -> Image
                 )
         document = _image_config(base.config, config, layer, record, options)
         blob = Descriptor(mt.OCI_LAYER, diff.digest, diff.compressed_size)
-        return _record_image(store, base.manifest, document, blob, name)
+        image = _record_image(store, base.manifest, document, blob, name)
+    attributes = {"comment": options.message, "imageID": image.id, "imageRef": name or ""}
+    engine.event("container", "commit", record, **attributes)
+    return image
 
 
 def container_config(record: ContainerRecord, image: ContainerConfig | None) -> ContainerConfig:
