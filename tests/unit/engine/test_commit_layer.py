@@ -1,5 +1,5 @@
 """`capsa commit`'s layer leaves out the engine's mount points (on overlay and vfs) and
-keeps the user's changes, even at those paths."""
+keeps the user's changes, even at those paths; the image config is the container's."""
 
 from __future__ import annotations
 
@@ -8,10 +8,15 @@ import os
 import tarfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from capsa.engine.commit import without_mount_points
+from capsa.engine.commit import container_config, without_mount_points
+from capsa.engine.db import ContainerRecord
+from capsa.engine.spec import ContainerSpec, PortSpec
+from capsa.engine.state import ContainerState
+from capsa.oci.image_config import ContainerConfig
 from capsa.store.commit import layer_from_snapshot
 from capsa.store.fsops import RecordingFsOps
 from capsa.store.store import Store
@@ -95,3 +100,42 @@ def test_a_changed_mode_of_etc_is_kept(store: Store) -> None:
     root, parent = _container(store)
     os.chmod(root / "etc", 0o700)
     assert _layer_names(store, parent) == ["etc", "root", "root/x"]
+
+
+def _record(spec: ContainerSpec, image: dict[str, Any]) -> ContainerRecord:
+    return ContainerRecord("c" * 64, "c", 0, "sha256:" + "0" * 64, "busybox", spec, image,
+                           ContainerState())
+
+
+def test_the_image_config_is_the_containers() -> None:
+    image = ContainerConfig(
+        env=("PATH=/bin", "A=image"),
+        cmd=("sh",),
+        user="nobody",
+        labels={"from": "image", "kept": "yes"},
+        exposed_ports=("80/tcp",),
+        volumes=("/data",),
+        on_build=("RUN make",),
+    )
+    spec = ContainerSpec(
+        image="busybox",
+        command=["sleep", "1"],
+        env=["A=run", "B=2"],
+        workdir="/srv",
+        labels={"from": "run"},
+        stop_signal="SIGINT",
+    )
+    spec.network.expose = ["53/udp"]
+    spec.network.ports = [PortSpec(8080)]
+    config = container_config(_record(spec, image.to_json()), image)
+    assert config.cmd == ("sleep", "1") and config.entrypoint is None
+    assert config.env == ("PATH=/bin", "A=run", "B=2")
+    assert config.user == "nobody" and config.working_dir == "/srv"
+    assert dict(config.labels) == {"from": "run", "kept": "yes"}
+    assert config.exposed_ports == ("80/tcp", "53/udp", "8080/tcp")
+    assert config.stop_signal == "SIGINT"
+    assert config.volumes == ("/data",) and config.on_build == ("RUN make",)
+    cleared = ContainerSpec(image="busybox", entrypoint=[], no_healthcheck=True)
+    config = container_config(_record(cleared, image.to_json()), image)
+    assert config.entrypoint is None and config.cmd is None
+    assert config.healthcheck is not None and config.healthcheck.test == ("NONE",)
