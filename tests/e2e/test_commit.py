@@ -83,6 +83,8 @@ def test_commit_pauses_a_running_container(capsa: Capsa) -> None:
     assert capsa("run", "--rm", "localhost/live:1", "cat", "/live").stdout == "live\n"
     capsa("commit", "--pause=false", "busy", "localhost/live:2")
     assert _actions(capsa, "busy")[-3:] == ["unpause", "commit", "commit"]  # no second pause
+    capsa("commit", "-p", "busy")  # a flag without a value: -p does not take the name
+    assert _actions(capsa, "busy")[-3:] == ["pause", "unpause", "commit"]
     assert capsa.state("busy")["Status"] == "running"
 
 

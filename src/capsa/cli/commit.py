@@ -3,6 +3,7 @@ changes (Docker's `commit`). Prints the new image's ID."""
 
 from __future__ import annotations
 
+import argparse
 import sys
 
 from capsa.cli._images import Parser
@@ -24,15 +25,15 @@ def run(args: list[str]) -> int:
     parser.add_argument(
         "-p",
         "--pause",
-        nargs="?",
+        action="store_const",
         const="true",
         default="true",
-        metavar="BOOL",
-        help="pause the container while it is committed (default true; --pause=false not to)",
+        help="pause the container while it is committed (the default; --pause=false not to)",
     )
+    parser.add_argument("--pause-value", dest="pause", help=argparse.SUPPRESS)
     parser.add_argument("container", metavar="CONTAINER")
     parser.add_argument("reference", nargs="?", metavar="REPOSITORY[:TAG]")
-    options = parser.parse_args(args)
+    options = parser.parse_args([_pause_value(arg) for arg in args])
     pause = _BOOLEANS.get(options.pause.lower())
     if pause is None:
         raise InvalidArgument(
@@ -52,3 +53,11 @@ def run(args: list[str]) -> int:
         )
     sys.stdout.write(f"{record.id}\n")
     return 0
+
+
+def _pause_value(arg: str) -> str:
+    """Docker's boolean flag takes a value only after `=`: `-p CONTAINER` is no value."""
+    for flag in ("--pause=", "-p="):
+        if arg.startswith(flag):
+            return "--pause-value=" + arg[len(flag) :]
+    return arg

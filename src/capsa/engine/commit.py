@@ -25,7 +25,7 @@ from capsa.engine import rootfs
 from capsa.engine.changes import ENGINE_MOUNT_POINTS, LowerLayers
 from capsa.engine.inspect import effective_command, effective_env
 from capsa.engine.state import RUNNING
-from capsa.errors import CapsaError, NotFound
+from capsa.errors import Conflict, NotFound
 from capsa.oci import media_types as mt
 from capsa.oci.canonical import canonical_bytes, load_json
 from capsa.oci.descriptor import Descriptor
@@ -166,7 +166,7 @@ def _paused(engine: Engine, record: ContainerRecord, pause: bool) -> Iterator[No
     try:
         yield
     finally:
-        with contextlib.suppress(CapsaError):  # it may have been stopped meanwhile
+        with contextlib.suppress(Conflict):  # stopped meanwhile: nothing to unpause
             engine.unpause(record.id)
 
 
