@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import secrets
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from typing import TYPE_CHECKING
 
 from capsa.errors import AlreadyExists, NotFound
@@ -62,8 +63,8 @@ def commit_snapshot(
     return record, result
 
 
-# given the parent's trees (top first, while they are there): which entries go in
-SelectFor = Callable[[Sequence[str]], Select]
+# given the parent's trees (top first), which entries go in: for as long as the `with`
+SelectFor = Callable[[Sequence[str]], AbstractContextManager[Select]]
 
 
 def layer_from_snapshot(
@@ -98,19 +99,20 @@ def _write_blob(
     clamp = mtime is not None
     with store.content.writer(ref) as writer:
         if target.style is Style.OVERLAY:
-            select = select_for(target.lowers) if select_for is not None else None
-            result = diff_overlay(
-                target.path,
-                writer.write,
-                mtime=mtime,
-                clamp_mtime=clamp,
-                ops=store.ops,
-                select=select,
-            )
+            with _selecting(select_for, target.lowers) as select:
+                result = diff_overlay(
+                    target.path,
+                    writer.write,
+                    mtime=mtime,
+                    clamp_mtime=clamp,
+                    ops=store.ops,
+                    select=select,
+                )
         else:
-            with _parent_tree(store, parent) as lower:
-                lowers = [lower] if lower is not None else []
-                select = select_for(lowers) if select_for is not None else None
+            with (
+                _parent_tree(store, parent) as lower,
+                _selecting(select_for, [lower] if lower is not None else []) as select,
+            ):
                 result = diff_dirs(
                     lower,
                     target.path,
@@ -123,6 +125,12 @@ def _write_blob(
         lease.add_blob(result.digest)
         writer.commit(result.digest, size=result.size)
     return result
+
+
+def _selecting(
+    select_for: SelectFor | None, lowers: Sequence[str]
+) -> AbstractContextManager[Select | None]:
+    return nullcontext(None) if select_for is None else select_for(lowers)
 
 
 @contextlib.contextmanager

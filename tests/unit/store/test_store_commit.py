@@ -3,6 +3,7 @@ snapshot (a container's root) as it was; `select_for` leaves entries out."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import stat
 from collections.abc import Iterator, Sequence
@@ -52,7 +53,8 @@ def _container(store: Store, ops: RecordingFsOps) -> str:
     return layer.chain_id
 
 
-def _no_hosts(lowers: Sequence[str]) -> Select:
+@contextlib.contextmanager
+def _no_hosts(lowers: Sequence[str]) -> Iterator[Select]:
     assert lowers  # the parent's trees are there while the diff runs
     assert all(os.path.isdir(lower) for lower in lowers)
 
@@ -61,7 +63,7 @@ def _no_hosts(lowers: Sequence[str]) -> Select:
             return Keep.IF_NEEDED
         return Keep.SKIP if name == b"etc/hosts" else Keep.WRITE
 
-    return select
+    yield select
 
 
 def test_layer_from_snapshot_keeps_the_snapshot(store: Store, ops: RecordingFsOps) -> None:
