@@ -692,11 +692,13 @@ def container_prune(args: list[str]) -> int:
 
 def container(args: list[str]) -> int:
     """`capsa container SUBCOMMAND`: the same commands under Docker's management name."""
+    from capsa.cli import commit as commit_cmd
     from capsa.cli import container_files as files
     from capsa.cli import container_monitoring as monitoring
 
     subcommands: dict[str, Callable[[list[str]], int]] = {
         "attach": attach,
+        "commit": commit_cmd.run,
         "cp": files.cp,
         "create": create,
         "diff": files.diff,

@@ -17,6 +17,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "attach": (f"{_C}:attach", "attach to a running container's input and output"),
     "build": ("capsa.cli.build", "build an image from a Containerfile or Dockerfile"),
     "builder": ("capsa.cli.builder", "manage the build cache (prune, du)"),
+    "commit": ("capsa.cli.commit", "make an image of a container's changes"),
     "container": (f"{_C}:container", "manage containers (ls, prune, ...)"),
     "cp": (f"{_F}:cp", "copy files between a container and the local file system"),
     "create": (f"{_C}:create", "create a container, not started"),

@@ -12,16 +12,20 @@ it holds), ustar/PAX headers as Go writes them, no user or group names, no atime
 ctime, and optionally every mtime fixed or clamped to one value (SOURCE_DATE_EPOCH).
 Every entry is preceded by its parent directories, so the layer is self-describing.
 Regular files with several links inside the layer become hard links to the first one.
-Sockets are skipped (a tar cannot hold them).
+Sockets are skipped (a tar cannot hold them). A `select` callback can leave entries out
+or write a directory only as the parent of something written (`capsa commit` drops the
+mount points the engine made).
 """
 
 from __future__ import annotations
 
+import enum
 import hashlib
 import os
 import stat
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 
 from capsa.errors import Conflict, Unavailable
 from capsa.oci.digest import Digest
@@ -51,6 +55,18 @@ _UNSUPPORTED = (
     b"user.overlay.metacopy",
 )
 _SKIPPED_XATTRS = (b"trusted.overlay.", b"user.overlay.", b"security.selinux")
+
+
+class Keep(enum.Enum):
+    """What to do with one entry the diff would write."""
+
+    WRITE = "write"
+    SKIP = "skip"  # leave it out; a directory with all it holds
+    IF_NEEDED = "if-needed"  # a directory: written only as the parent of something written
+
+
+# `select(name, st)`: name relative to the root, no leading slash (b"etc/hosts")
+Select = Callable[[bytes, Stat], Keep]
 
 
 @dataclass(frozen=True)
@@ -105,7 +121,9 @@ class _Differ:
         clamp_mtime: bool,
         id_map: IdMap | None,
         ops: FsOps,
+        select: Select | None = None,
     ) -> None:
+        self.select = select
         self.output = _Output(write, compression, level)
         self.tar = TarWriter(self.output.write)
         self.mtime_ns = None if mtime is None else mtime * 1_000_000_000
@@ -233,12 +251,37 @@ class _Differ:
         with os.scandir(fd) as scan:
             return sorted(os.fsencode(item.name) for item in scan)
 
+    def keep(self, name: bytes, st: Stat) -> Keep:
+        if self.select is None:
+            return Keep.WRITE
+        keep = self.select(name, st)
+        return Keep.SKIP if keep is Keep.IF_NEEDED and not st.is_dir else keep
+
+    def directory(
+        self, name: bytes, fd: int, base: bytes, st: Stat, keep: Keep, inside: Callable[[], None]
+    ) -> None:
+        """Write directory `name` (now, or with IF_NEEDED once something in it is written)
+        and then what `inside` writes of its content."""
+        if keep is Keep.WRITE:
+            self.entry(name, fd, base, st)
+        else:
+            self.pending.append((name, fd, base, st))
+        depth = len(self.pending)
+        try:
+            inside()
+        finally:
+            if keep is Keep.IF_NEEDED and len(self.pending) >= depth:
+                del self.pending[depth - 1 :]
+
     def overlay(self, fd: int, prefix: bytes) -> None:
         for base in self.children(fd):
             name = prefix + base
             st = self.ops.lstat(fd, base)
             if st.is_whiteout:
                 self.whiteout(prefix + WHITEOUT_PREFIX + base, st.mtime_ns)
+                continue
+            keep = self.keep(name, st)
+            if keep is Keep.SKIP:
                 continue
             if not st.is_dir:
                 self.entry(name, fd, base, st)
@@ -249,25 +292,36 @@ class _Differ:
                         f"cannot diff {name.decode(errors='replace')}: it has {attr.decode()}",
                         hint="mount overlay with redirect_dir=off and metacopy=off",
                     )
-            self.entry(name, fd, base, st)
             child = os.open(base, _DIR_FLAGS, dir_fd=fd)
             try:
-                if any(self.ops.fgetxattr(child, attr) == b"y" for attr in _OPAQUE):
-                    self.whiteout(name + b"/" + OPAQUE_MARKER, st.mtime_ns)
-                self.overlay(child, name + b"/")
+                self.directory(
+                    name, fd, base, st, keep, partial(self._overlay_dir, child, name, st)
+                )
             finally:
                 os.close(child)
 
+    def _overlay_dir(self, fd: int, name: bytes, st: Stat) -> None:
+        if any(self.ops.fgetxattr(fd, attr) == b"y" for attr in _OPAQUE):
+            self.whiteout(name + b"/" + OPAQUE_MARKER, st.mtime_ns)
+        self.overlay(fd, name + b"/")
+
     def everything(self, fd: int, prefix: bytes) -> None:
         for base in self.children(fd):
+            name = prefix + base
             st = self.ops.lstat(fd, base)
-            self.entry(prefix + base, fd, base, st)
-            if st.is_dir:
-                child = os.open(base, _DIR_FLAGS, dir_fd=fd)
-                try:
-                    self.everything(child, prefix + base + b"/")
-                finally:
-                    os.close(child)
+            keep = self.keep(name, st)
+            if keep is Keep.SKIP:
+                continue
+            if not st.is_dir:
+                self.entry(name, fd, base, st)
+                continue
+            child = os.open(base, _DIR_FLAGS, dir_fd=fd)
+            try:
+                self.directory(
+                    name, fd, base, st, keep, partial(self.everything, child, name + b"/")
+                )
+            finally:
+                os.close(child)
 
     def compare(self, lower_fd: int, upper_fd: int, prefix: bytes) -> None:
         lower_names = set(self.children(lower_fd))
@@ -281,33 +335,47 @@ class _Differ:
             ust = self.ops.lstat(upper_fd, base)
             lst = self.ops.lstat(lower_fd, base) if base in lower_names else None
             if lst is None or stat.S_IFMT(lst.mode) != stat.S_IFMT(ust.mode):
-                self.entry(name, upper_fd, base, ust)
-                if ust.is_dir:
-                    child = os.open(base, _DIR_FLAGS, dir_fd=upper_fd)
-                    try:
-                        self.everything(child, name + b"/")
-                    finally:
-                        os.close(child)
+                keep = self.keep(name, ust)
+                if keep is Keep.SKIP:
+                    continue
+                if not ust.is_dir:
+                    self.entry(name, upper_fd, base, ust)
+                    continue
+                child = os.open(base, _DIR_FLAGS, dir_fd=upper_fd)
+                try:
+                    self.directory(
+                        name,
+                        upper_fd,
+                        base,
+                        ust,
+                        keep,
+                        partial(self.everything, child, name + b"/"),
+                    )
+                finally:
+                    os.close(child)
                 continue
             changed = not self._same(lower_fd, upper_fd, base, lst, ust)
+            keep = self.keep(name, ust) if changed else Keep.IF_NEEDED
+            if keep is Keep.SKIP:
+                continue
             if not ust.is_dir:
-                if changed:
+                if keep is Keep.WRITE:
                     self.entry(name, upper_fd, base, ust)
                 continue
-            if changed:
-                self.entry(name, upper_fd, base, ust)
             upper_child = os.open(base, _DIR_FLAGS, dir_fd=upper_fd)
             lower_child = os.open(base, _DIR_FLAGS, dir_fd=lower_fd)
-            if not changed:
-                self.pending.append((name, upper_fd, base, ust))
-            depth = len(self.pending)
             try:
-                self.compare(lower_child, upper_child, name + b"/")
+                self.directory(
+                    name,
+                    upper_fd,
+                    base,
+                    ust,
+                    keep,
+                    partial(self.compare, lower_child, upper_child, name + b"/"),
+                )
             finally:
                 os.close(upper_child)
                 os.close(lower_child)
-                if not changed and len(self.pending) >= depth:
-                    del self.pending[depth - 1 :]
 
     def _same(self, lower_fd: int, upper_fd: int, base: bytes, lst: Stat, ust: Stat) -> bool:
         if (lst.mode, lst.uid, lst.gid, lst.mtime_ns) != (ust.mode, ust.uid, ust.gid, ust.mtime_ns):
@@ -333,6 +401,7 @@ def _run(
     clamp_mtime: bool,
     id_map: IdMap | None,
     ops: FsOps | None,
+    select: Select | None = None,
 ) -> DiffResult:
     differ = _Differ(
         write,
@@ -342,6 +411,7 @@ def _run(
         clamp_mtime=clamp_mtime,
         id_map=id_map,
         ops=ops or RealFsOps(),
+        select=select,
     )
     walk(differ)
     return differ.close()
@@ -357,9 +427,11 @@ def diff_overlay(
     clamp_mtime: bool = False,
     id_map: IdMap | None = None,
     ops: FsOps | None = None,
+    select: Select | None = None,
 ) -> DiffResult:
     """The layer an overlayfs upper directory holds, written to `write` (compressed as
-    asked). `mtime` (seconds) fixes every time, or with `clamp_mtime` caps it."""
+    asked). `mtime` (seconds) fixes every time, or with `clamp_mtime` caps it. `select`
+    decides on each entry but whiteouts."""
 
     def walk(differ: _Differ) -> None:
         fd = os.open(upper, _DIR_FLAGS)
@@ -377,6 +449,7 @@ def diff_overlay(
         clamp_mtime=clamp_mtime,
         id_map=id_map,
         ops=ops,
+        select=select,
     )
 
 
@@ -391,6 +464,7 @@ def diff_dirs(
     clamp_mtime: bool = False,
     id_map: IdMap | None = None,
     ops: FsOps | None = None,
+    select: Select | None = None,
 ) -> DiffResult:
     """The layer that turns tree `lower` into tree `upper` (all of `upper` when `lower`
     is None), written to `write`."""
@@ -418,4 +492,5 @@ def diff_dirs(
         clamp_mtime=clamp_mtime,
         id_map=id_map,
         ops=ops,
+        select=select,
     )

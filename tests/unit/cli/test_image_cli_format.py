@@ -105,6 +105,7 @@ def test_changes_of_import() -> None:
             "USER 1000",
             'LABEL a=b "c=d e"',
             "EXPOSE 80 53/udp",
+            "ONBUILD RUN make",
         ],
     )
     assert config.cmd == ("sh", "-c", "echo hi")
@@ -114,12 +115,13 @@ def test_changes_of_import() -> None:
     assert config.user == "1000"
     assert dict(config.labels) == {"a": "b", "c": "d e"}
     assert config.exposed_ports == ("80/tcp", "53/udp")
+    assert config.on_build == ("RUN make",)
 
 
 @pytest.mark.parametrize(
     ("change", "message"),
     [
-        ("RUN make", "cannot be changed on import"),
+        ("RUN make", "RUN cannot be changed this way"),
         ("CMD", "needs an argument"),
         ('CMD ["sh", 1]', "not a JSON list of strings"),
         ("ENV novalue", "is not KEY=VALUE"),

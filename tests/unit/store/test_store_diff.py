@@ -17,8 +17,8 @@ from store_tars import members, tree
 from capsa.oci.digest import Digest
 from capsa.store.compression import Compression
 from capsa.store.copy import copy_tree
-from capsa.store.diff import diff_dirs, diff_overlay
-from capsa.store.fsops import AT_FDCWD, RecordingFsOps
+from capsa.store.diff import Keep, diff_dirs, diff_overlay
+from capsa.store.fsops import AT_FDCWD, RecordingFsOps, Stat
 from capsa.store.idmap import IdMap
 from capsa.store.unpack import Style, apply_layer
 
@@ -198,6 +198,71 @@ def test_overlay_upper_round_trip(tmp_path: Path, ops: RecordingFsOps) -> None:
     assert ops.lstat_path(again / "etc/hosts").is_whiteout
     assert ops.xattrs_of(again / "etc/conf.d") == {b"trusted.overlay.opaque": b"y"}
     assert (again / "etc/hostname").read_text() == "box"
+
+
+def _mount_points(name: bytes, st: Stat) -> Keep:
+    """Leave out empty files called `hosts`; write `etc` and `proc` only when needed."""
+    if name in (b"etc", b"proc"):
+        return Keep.IF_NEEDED
+    if name.endswith(b"hosts") and st.size == 0:
+        return Keep.SKIP
+    return Keep.WRITE
+
+
+def test_overlay_select_skips_entries_and_defers_directories(
+    tmp_path: Path, ops: RecordingFsOps
+) -> None:
+    upper = tmp_path / "upper"
+    (upper / "etc").mkdir(parents=True)
+    (upper / "etc/hosts").write_text("")
+    (upper / "proc").mkdir()
+    (upper / "root").mkdir()
+    (upper / "root/x").write_text("x")
+    out = io.BytesIO()
+    result = diff_overlay(upper, out.write, ops=ops, select=_mount_points)
+    assert [m.name for m in members(out.getvalue())] == ["root", "root/x"]
+    assert result.entries == 2
+    # a deferred directory is written once something in it is, a whiteout too
+    (upper / "etc/passwd").write_text("p")
+    ops.mknod(AT_FDCWD, os.fsencode(upper / "proc/gone"), stat.S_IFCHR, 0)
+    out = io.BytesIO()
+    diff_overlay(upper, out.write, ops=ops, select=_mount_points)
+    assert [m.name for m in members(out.getvalue())] == [
+        "etc",
+        "etc/passwd",
+        "proc",
+        "proc/.wh.gone",
+        "root",
+        "root/x",
+    ]
+
+
+def test_dirs_select_applies_to_new_and_changed_entries(
+    tmp_path: Path, ops: RecordingFsOps
+) -> None:
+    lower = tmp_path / "lower"
+    (lower / "etc").mkdir(parents=True)
+    (lower / "etc/passwd").write_text("p")
+    upper = tmp_path / "upper"
+    upper.mkdir()
+    copy_tree(lower, upper, ops=ops)
+    (upper / "etc/hosts").write_text("")  # new, left out
+    os.utime(upper / "etc", ns=(1, 1))  # changed, but written only as a parent
+    (upper / "proc").mkdir()  # new, and nothing in it
+    (upper / "new").mkdir()
+    (upper / "new/hosts").write_text("")
+    (upper / "new/file").write_text("f")
+    out = io.BytesIO()
+    diff_dirs(lower, upper, out.write, ops=ops, select=_mount_points)
+    assert [m.name for m in members(out.getvalue())] == ["new", "new/file"]
+    out = io.BytesIO()
+    diff_dirs(None, upper, out.write, ops=ops, select=_mount_points)
+    assert [m.name for m in members(out.getvalue())] == [
+        "etc",
+        "etc/passwd",
+        "new",
+        "new/file",
+    ]
 
 
 def test_id_mapping_back_to_container_ids(tmp_path: Path, ops: RecordingFsOps) -> None:

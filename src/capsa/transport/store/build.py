@@ -144,8 +144,9 @@ def import_tarball(
 
 
 def apply_changes(config: ContainerConfig, changes: Sequence[str]) -> ContainerConfig:
-    """Dockerfile instructions as `docker import --change` takes them: CMD, ENTRYPOINT,
-    ENV, WORKDIR, USER, LABEL, EXPOSE, VOLUME, STOPSIGNAL."""
+    """Dockerfile instructions as `docker import --change` and `docker commit --change`
+    take them: CMD, ENTRYPOINT, ENV, WORKDIR, USER, LABEL, EXPOSE, VOLUME, STOPSIGNAL,
+    ONBUILD."""
     for change in changes:
         instruction, _, rest = change.strip().partition(" ")
         rest = rest.strip()
@@ -173,13 +174,16 @@ def apply_changes(config: ContainerConfig, changes: Sequence[str]) -> ContainerC
         elif word == "EXPOSE":
             ports = [p if "/" in p else f"{p}/tcp" for p in rest.split()]
             config = replace(config, exposed_ports=(*config.exposed_ports, *ports))
+        elif word == "ONBUILD":
+            config = replace(config, on_build=(*config.on_build, rest))
         elif word == "VOLUME":
             volumes = _json_list(rest) if rest.startswith("[") else tuple(rest.split())
             config = replace(config, volumes=(*config.volumes, *volumes))
         else:
             raise InvalidArgument(
-                f"invalid --change {change!r}: {word} cannot be changed on import",
-                hint="use CMD, ENTRYPOINT, ENV, EXPOSE, LABEL, STOPSIGNAL, USER, VOLUME or WORKDIR",
+                f"invalid --change {change!r}: {word} cannot be changed this way",
+                hint="use CMD, ENTRYPOINT, ENV, EXPOSE, LABEL, ONBUILD, STOPSIGNAL, USER, VOLUME "
+                "or WORKDIR",
             )
     return config
 
