@@ -666,7 +666,8 @@ class Builder:
                 read_root = heredoc_dir or source_root
                 if heredoc_dir:
                     sources = [Source(h.name, False) for h in instruction.heredocs]
-                digest = content_hash(read_root, sources, hide)
+                keep_owners = bool(from_ref) and not chown and not heredoc_dir
+                digest = content_hash(read_root, sources, hide, owners=keep_owners)
                 if checksum and keyword == "ADD":
                     _verify_checksum(instruction, self.filename, read_root, sources, checksum)
                 archive = keyword == "ADD" and not heredoc_dir
@@ -703,6 +704,7 @@ class Builder:
                     dest,
                     dest_is_dir,
                     chown,
+                    keep_owners,
                     chmod,
                     parents,
                     hide,
@@ -725,6 +727,7 @@ class Builder:
         dest: str,
         dest_is_dir: bool,
         chown: str | None,
+        keep_owners: bool,
         chmod: int | None,
         parents: bool,
         hide: Callable[[str], bool] | None,
@@ -743,7 +746,9 @@ class Builder:
         )
         try:
             uid, gid = self._owner(container.rootfs, chown, state)
-            options = copying.CopyOptions(uid=uid, gid=gid, chmod=chmod, parents=parents, hide=hide)
+            options = copying.CopyOptions(
+                uid=uid, gid=gid, keep_owners=keep_owners, chmod=chmod, parents=parents, hide=hide
+            )
             with copying.RootWriter(container.rootfs) as writer:
                 plain: list[Source] = []
                 for source in sources:
