@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 APT_PACKAGES="python3 python3-venv python3-dev busybox-static runc crun podman skopeo \
 iproute2 nftables procps gcc linux-libc-dev linux-libc-dev-arm64-cross linux-libc-dev-armhf-cross \
 docker-registry apache2-utils openssl wrk tini \
-libc6-dev strace umoci"
+libc6-dev strace umoci buildah"
 
 missing=""
 for pkg in $APT_PACKAGES; do
