@@ -310,3 +310,20 @@ COPY ctx.txt /ctx.txt
     assert "COPY --from=builder /out /kept" in steps[3] and "Using cache" not in steps[3]
     out = capsa("run", "--rm", "owners", "stat", "-c", "%u:%g", "/kept/f").stdout
     assert out == "2000:2000\n"
+
+
+def test_a_fully_cached_build_names_the_image_it_gives_again(
+    capsa: Capsa, tmp_path: Path
+) -> None:
+    # The image is in the store already: the build only points its names at it, taking
+    # a name back from the image that had it meanwhile.
+    first = write(tmp_path / "one", {"Dockerfile": SIMPLE, "file.txt": "content\n"})
+    other = write(tmp_path / "two", {"Dockerfile": f'FROM {BASE}\nCMD ["true"]\n'})
+    image_id, _ = build(capsa, first, "-t", "named")
+    other_id, _ = build(capsa, other, "-t", "named")
+    assert other_id != image_id
+    again, log = build(capsa, first, "-t", "named", "-t", "second")
+    assert again == image_id and log.count("Using cache") == 2
+    for name in ("named", "second"):
+        assert capsa("images", "-q", "--no-trunc", name).stdout.strip() == image_id
+    assert json.loads(capsa("image", "inspect", other_id).stdout)[0]["RepoTags"] == []

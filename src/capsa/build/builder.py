@@ -16,7 +16,6 @@ import contextlib
 import io
 import json
 import os
-import secrets
 import shutil
 import tempfile
 import threading
@@ -157,7 +156,7 @@ class Builder:
         self.platform = _check_platform(options.platform)
         self.auto_args = automatic_args(self.platform)
         self.cache = BuildCache(store)
-        self.work_root = str(store.root / "build" / secrets.token_hex(6))
+        self.work_root = str(store.root / "build" / os.urandom(6).hex())
         self.cache_mounts = CacheMounts(str(store.root / "build-mounts"))
         self._lease: Lease | None = None
         self._lock = threading.Lock()
@@ -568,7 +567,7 @@ class Builder:
                 if mount.readonly:
                     yield MountSpec(type="bind", target=mount.target, source=source, readonly=True)
                 else:  # writes are thrown away: mount a copy
-                    copy = os.path.join(directory, f"rw-{secrets.token_hex(4)}")
+                    copy = os.path.join(directory, f"rw-{os.urandom(4).hex()}")
                     if os.path.isdir(source):
                         shutil.copytree(source, copy, symlinks=True)
                     else:
@@ -819,7 +818,7 @@ class Builder:
             return
         from capsa.store.mount import mount_all, unmount_all
 
-        key = f"build-view-{secrets.token_hex(8)}"
+        key = f"build-view-{os.urandom(8).hex()}"
         assert self._lease is not None
         self._lease.add_snapshot(key)
         target = os.path.join(self.work_root, key)
@@ -943,7 +942,6 @@ class Builder:
         from capsa.oci.canonical import canonical_bytes
         from capsa.oci.descriptor import Descriptor
         from capsa.oci.digest import Digest
-        from capsa.transport.store.dest import StoreDestination
 
         config = dict(state.config)
         if self.options.labels:
@@ -981,6 +979,13 @@ class Builder:
         }
         manifest_bytes = canonical_bytes(manifest)
         names = list(dict.fromkeys(self.options.tags))
+        again = self._tag_existing(
+            str(config_descriptor.digest), str(Digest.of(manifest_bytes)), names
+        )
+        if again is not None:
+            return again
+        from capsa.transport.store.dest import StoreDestination
+
         destination = StoreDestination(self.store, names[0] if names else None)
         try:
             for layer in state.layers:
@@ -998,6 +1003,23 @@ class Builder:
 
             self.store.metadata.tag(normalize_name(name), record.id)
         return self.store.metadata.get_image(record.id)
+
+    def _tag_existing(
+        self, image_id: str, manifest_digest: str, names: list[str]
+    ) -> ImageRecord | None:
+        """A build that gives an image the store has already (a fully cached one) only
+        names it: nothing to write. None when it is not there (or went while tagging)."""
+        from capsa.transport.store.find import normalize_name
+
+        metadata = self.store.metadata
+        try:
+            if metadata.get_image(image_id).manifest_digest != manifest_digest:
+                return None
+            for name in names:
+                metadata.tag(normalize_name(name), image_id)
+            return metadata.get_image(image_id)
+        except NotFound:
+            return None
 
 
 _FIELD = {

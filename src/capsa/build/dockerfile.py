@@ -13,7 +13,6 @@ first line is dropped, that of continuation lines kept (as Docker joins them).
 
 from __future__ import annotations
 
-import difflib
 import json as _json
 import re
 from collections.abc import Callable
@@ -355,6 +354,8 @@ class _Parser:
         keyword = word.upper()
         rest = parts[1] if len(parts) == 2 else ""
         if keyword not in KEYWORDS:
+            import difflib  # only for a misspelt keyword
+
             close = difflib.get_close_matches(keyword, KEYWORDS, n=1)
             hint = f"did you mean {close[0]}?" if close else "see the Dockerfile reference"
             raise self.error(number, f"unknown instruction: {word}", hint=hint)

@@ -1,7 +1,8 @@
 """Write a lean `capsa` command in place of the console script pip makes, as
 capsa.runtime.launcher does for `capsa-runtime`: Python without `site`, and the modules
-of `capsa run`'s path (the flags, the spec, the spawner client, the attach relay) read
-from one code pack. Every other command works the same, importing the usual way.
+of `capsa run`'s path (the flags, the spec, the spawner client, the attach relay) and of
+`capsa build`'s read from one code pack. Every other command works the same, importing
+the usual way.
 
     python -m capsa.cli.launcher [PATH]   (default: capsa next to python)
 """
@@ -24,6 +25,10 @@ CLI_MODULES = (
     "capsa.engine.spawner",
     "capsa.engine.layout",
     "capsa.monitor.attach",
+    # `capsa build`'s path: a fully cached build is little more than its imports.
+    "capsa.cli.build",
+    "capsa.build.builder",
+    "capsa.transport.store.find",
 )
 
 
