@@ -36,6 +36,7 @@ bench: setup
 	$(PY) bench/image_unpack.py
 	$(PY) bench/network.py
 	$(PY) bench/engine_run.py
+	$(PY) bench/build.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info .mypy_cache .ruff_cache .pytest_cache

@@ -401,3 +401,47 @@ COPY --link e.txt /linked/e.txt
     link_step = next(step for step in steps if step.startswith(f"{len(steps) - 1}/"))
     assert "COPY --link" in link_step and "Using cache" in link_step  # its base changed
     assert capsa("run", "--rm", "child", "cat", "/v", "/linked/e.txt").stdout == "2\ne\n"
+def test_copy_from_a_stage_keeps_owners_unless_chown(capsa: Capsa, tmp_path: Path) -> None:
+    # Docker (moby#38599), BuildKit and buildah keep the owners of what COPY --from
+    # copies; --chown still sets them; the build context's files are root's.
+    dockerfile = f"""FROM {BASE} AS builder
+ARG OWNER=1000:1000
+RUN mkdir -p /out/sub && echo x > /out/f && chown $OWNER /out/f && chown 123:456 /out/sub
+
+FROM {BASE}
+COPY --from=builder --chown=7:8 /out /chowned
+COPY --from=builder /out /kept
+COPY ctx.txt /ctx.txt
+"""
+    context = write(tmp_path / "ctx", {"Dockerfile": dockerfile, "ctx.txt": "c\n"})
+    os.chown(context / "ctx.txt", 4321, 4321)
+    build(capsa, context, "-t", "owners")
+    script = "stat -c '%n %u:%g' /kept/f /kept/sub /chowned/f /chowned/sub /ctx.txt"
+    out = capsa("run", "--rm", "owners", "sh", "-c", script).stdout
+    assert out == (
+        "/kept/f 1000:1000\n/kept/sub 123:456\n/chowned/f 7:8\n/chowned/sub 7:8\n/ctx.txt 0:0\n"
+    )
+    # Only an owner changes in the builder stage: the copy that keeps owners runs again.
+    _, log = build(capsa, context, "-t", "owners", "--build-arg", "OWNER=2000:2000")
+    steps = log.split("[stage-1 ")
+    assert "Using cache" in steps[2]  # --chown=7:8: the owners it read do not matter
+    assert "COPY --from=builder /out /kept" in steps[3] and "Using cache" not in steps[3]
+    out = capsa("run", "--rm", "owners", "stat", "-c", "%u:%g", "/kept/f").stdout
+    assert out == "2000:2000\n"
+
+
+def test_a_fully_cached_build_names_the_image_it_gives_again(
+    capsa: Capsa, tmp_path: Path
+) -> None:
+    # The image is in the store already: the build only points its names at it, taking
+    # a name back from the image that had it meanwhile.
+    first = write(tmp_path / "one", {"Dockerfile": SIMPLE, "file.txt": "content\n"})
+    other = write(tmp_path / "two", {"Dockerfile": f'FROM {BASE}\nCMD ["true"]\n'})
+    image_id, _ = build(capsa, first, "-t", "named")
+    other_id, _ = build(capsa, other, "-t", "named")
+    assert other_id != image_id
+    again, log = build(capsa, first, "-t", "named", "-t", "second")
+    assert again == image_id and log.count("Using cache") == 2
+    for name in ("named", "second"):
+        assert capsa("images", "-q", "--no-trunc", name).stdout.strip() == image_id
+    assert json.loads(capsa("image", "inspect", other_id).stdout)[0]["RepoTags"] == []

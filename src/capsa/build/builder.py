@@ -16,7 +16,6 @@ import contextlib
 import io
 import json
 import os
-import secrets
 import shutil
 import tempfile
 import threading
@@ -174,7 +173,7 @@ class Builder:
         self.platform = _check_platform(options.platform)
         self.auto_args = automatic_args(self.platform)
         self.cache = BuildCache(store)
-        self.work_root = str(store.root / "build" / secrets.token_hex(6))
+        self.work_root = str(store.root / "build" / os.urandom(6).hex())
         self._lease: Lease | None = None
         self._lock = threading.Lock()
         self.used_args: set[str] = set()
@@ -598,7 +597,7 @@ class Builder:
                 if mount.readonly:
                     yield MountSpec(type="bind", target=mount.target, source=source, readonly=True)
                 else:  # writes are thrown away: mount a copy
-                    copy = os.path.join(directory, f"rw-{secrets.token_hex(4)}")
+                    copy = os.path.join(directory, f"rw-{os.urandom(4).hex()}")
                     if os.path.isdir(source):
                         shutil.copytree(source, copy, symlinks=True)
                     else:
@@ -700,7 +699,8 @@ class Builder:
                 read_root = heredoc_dir or source_root
                 if heredoc_dir and not remote:
                     sources = [Source(h.name, False) for h in instruction.heredocs]
-                digest = content_hash(read_root, sources, hide)
+                keep_owners = bool(from_ref) and not chown and not heredoc_dir
+                digest = content_hash(read_root, sources, hide, owners=keep_owners)
                 if checksum and keyword == "ADD":
                     _verify_checksum(instruction, self.filename, read_root, sources, checksum)
                 archive = keyword == "ADD" and not heredoc_dir
@@ -737,6 +737,7 @@ class Builder:
                     dest,
                     dest_is_dir,
                     chown,
+                    keep_owners,
                     chmod,
                     parents,
                     hide,
@@ -776,6 +777,7 @@ class Builder:
         dest: str,
         dest_is_dir: bool,
         chown: str | None,
+        keep_owners: bool,
         chmod: int | None,
         parents: bool,
         hide: Callable[[str], bool] | None,
@@ -794,7 +796,9 @@ class Builder:
         )
         try:
             uid, gid = self._owner(container.rootfs, chown, state)
-            options = copying.CopyOptions(uid=uid, gid=gid, chmod=chmod, parents=parents, hide=hide)
+            options = copying.CopyOptions(
+                uid=uid, gid=gid, keep_owners=keep_owners, chmod=chmod, parents=parents, hide=hide
+            )
             with copying.RootWriter(container.rootfs) as writer:
                 plain: list[Source] = []
                 for source in sources:
@@ -863,7 +867,7 @@ class Builder:
             return
         from capsa.store.mount import mount_all, unmount_all
 
-        key = f"build-view-{secrets.token_hex(8)}"
+        key = f"build-view-{os.urandom(8).hex()}"
         assert self._lease is not None
         self._lease.add_snapshot(key)
         target = os.path.join(self.work_root, key)
@@ -1057,11 +1061,11 @@ class Builder:
         }
         manifest_bytes = canonical_bytes(manifest)
         names = list(dict.fromkeys(self.options.tags))
-        existing = self._existing_image(str(config_descriptor.digest), manifest_bytes)
-        if existing is not None:  # a build that changed nothing: name what is there
-            for name in names:
-                self.store.metadata.tag(name, existing.id)
-            return self.store.metadata.get_image(existing.id)
+        again = self._tag_existing(
+            str(config_descriptor.digest), str(Digest.of(manifest_bytes)), names
+        )
+        if again is not None:
+            return again
         from capsa.transport.store.dest import StoreDestination
 
         destination = StoreDestination(self.store, names[0] if names else None)
@@ -1080,14 +1084,22 @@ class Builder:
             self.store.metadata.tag(name, record.id)
         return self.store.metadata.get_image(record.id)
 
-    def _existing_image(self, image_id: str, manifest: bytes) -> ImageRecord | None:
-        from capsa.oci.digest import Digest
+    def _tag_existing(
+        self, image_id: str, manifest_digest: str, names: list[str]
+    ) -> ImageRecord | None:
+        """A build that gives an image the store has already (a fully cached one) only
+        names it: nothing to write. None when it is not there (or went while tagging)."""
+        from capsa.transport.store.find import normalize_name
 
+        metadata = self.store.metadata
         try:
-            record = self.store.metadata.get_image(image_id)
+            if metadata.get_image(image_id).manifest_digest != manifest_digest:
+                return None
+            for name in names:
+                metadata.tag(normalize_name(name), image_id)
+            return metadata.get_image(image_id)
         except NotFound:
             return None
-        return record if record.manifest_digest == str(Digest.of(manifest)) else None
 
 
 _FIELD = {

@@ -193,9 +193,12 @@ def _walk_below(
             yield from _walk_below(root, child, path, hide)
 
 
-def content_hash(root: str, sources: list[Source], hide: Hide = None) -> str:
+def content_hash(
+    root: str, sources: list[Source], hide: Hide = None, *, owners: bool = False
+) -> str:
     """What COPY reads, as one digest: names, types, permission bits, link targets and
-    file contents (owners and times are not copied as they are, so they do not count)."""
+    file contents; owners too when they are copied as they are (`owners`: COPY --from
+    without --chown). Times are not copied, so they do not count."""
     digest = hashlib.sha256()
     for source in sources:
         for relative, st in walk_files(root, source.relative, hide):
@@ -205,6 +208,8 @@ def content_hash(root: str, sources: list[Source], hide: Hide = None) -> str:
                 path = os.path.join(root, relative)
             kind = stat.S_IFMT(st.st_mode)
             digest.update(f"{relative}\0{kind:o}\0{stat.S_IMODE(st.st_mode):o}\0".encode())
+            if owners:
+                digest.update(f"{st.st_uid}:{st.st_gid}\0".encode())
             if stat.S_ISLNK(st.st_mode):
                 digest.update(os.readlink(path).encode() + b"\0")
             elif stat.S_ISREG(st.st_mode):

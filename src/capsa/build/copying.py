@@ -4,8 +4,11 @@
   several sources are copied, or when it already is one;
 - a directory source copies its contents (not itself); with `--parents`, each source
   keeps its path (after a `/./` in it, BuildKit's pivot);
-- what is copied is owned by root (or `--chown`), keeps its permission bits (or
-  `--chmod`) and mtime; missing parent directories are made (owned as the files are);
+- what is copied from the build context is owned by root (or `--chown`); from a stage
+  or an image (`--from`) it keeps its owners unless `--chown` is given (Docker and
+  BuildKit do so since moby#38599, buildah too); it keeps its permission bits (or
+  `--chmod`) and mtime; missing parent directories are made (owned by root or the
+  `--chown` owner);
 - ADD extracts a local tar archive (plain, gzip, bzip2, xz or zstd) into the destination.
 
 Every path is created through a directory opened inside the root (openat2
@@ -38,6 +41,7 @@ _DIR = os.O_RDONLY | os.O_DIRECTORY
 class CopyOptions:
     uid: int = 0
     gid: int = 0
+    keep_owners: bool = False  # each copied path keeps its source's uid:gid
     chmod: int | None = None
     parents: bool = False
     hide: Callable[[str], bool] | None = None  # excluded paths (ignore file, --exclude)
@@ -198,7 +202,8 @@ def _set_attributes(
 
 
 def _apply(parent_fd: int, name: str, st: os.stat_result, options: CopyOptions) -> None:
-    os.chown(name, options.uid, options.gid, dir_fd=parent_fd, follow_symlinks=False)
+    uid, gid = (st.st_uid, st.st_gid) if options.keep_owners else (options.uid, options.gid)
+    os.chown(name, uid, gid, dir_fd=parent_fd, follow_symlinks=False)
     if not stat.S_ISLNK(st.st_mode):
         mode = options.chmod if options.chmod is not None else stat.S_IMODE(st.st_mode)
         os.chmod(name, mode, dir_fd=parent_fd)
