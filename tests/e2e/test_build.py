@@ -401,6 +401,8 @@ COPY --link e.txt /linked/e.txt
     link_step = next(step for step in steps if step.startswith(f"{len(steps) - 1}/"))
     assert "COPY --link" in link_step and "Using cache" in link_step  # its base changed
     assert capsa("run", "--rm", "child", "cat", "/v", "/linked/e.txt").stdout == "2\ne\n"
+
+
 def test_copy_from_a_stage_keeps_owners_unless_chown(capsa: Capsa, tmp_path: Path) -> None:
     # Docker (moby#38599), BuildKit and buildah keep the owners of what COPY --from
     # copies; --chown still sets them; the build context's files are root's.
@@ -430,9 +432,7 @@ COPY ctx.txt /ctx.txt
     assert out == "2000:2000\n"
 
 
-def test_a_fully_cached_build_names_the_image_it_gives_again(
-    capsa: Capsa, tmp_path: Path
-) -> None:
+def test_a_fully_cached_build_names_the_image_it_gives_again(capsa: Capsa, tmp_path: Path) -> None:
     # The image is in the store already: the build only points its names at it, taking
     # a name back from the image that had it meanwhile.
     first = write(tmp_path / "one", {"Dockerfile": SIMPLE, "file.txt": "content\n"})
@@ -445,3 +445,30 @@ def test_a_fully_cached_build_names_the_image_it_gives_again(
     for name in ("named", "second"):
         assert capsa("images", "-q", "--no-trunc", name).stdout.strip() == image_id
     assert json.loads(capsa("image", "inspect", other_id).stdout)[0]["RepoTags"] == []
+
+
+def test_a_build_outside_the_command_server_and_a_killed_caller(
+    capsa: Capsa, tmp_path: Path
+) -> None:
+    context = write(tmp_path / "ctx", {"Dockerfile": SIMPLE, "file.txt": "content\n"})
+    served, _ = build(capsa, context, "-t", "served")
+    capsa.env["CAPSA_NO_SERVER"] = "1"
+    try:
+        here, log = build(capsa, context, "-t", "here")
+    finally:
+        del capsa.env["CAPSA_NO_SERVER"]
+    assert here == served and log.count("Using cache") == 2
+    # The caller killed outright: its command (in the server's child) stops and undoes.
+    slow = write(tmp_path / "slow", {"Dockerfile": f"FROM {BASE}\nRUN echo started && sleep 60\n"})
+    process = capsa.popen("build", str(slow), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert process.stderr is not None
+    seen = b""
+    deadline = time.monotonic() + 20
+    while b"started" not in seen and time.monotonic() < deadline:
+        seen += process.stderr.read1(4096)  # type: ignore[attr-defined]
+    process.kill()
+    process.wait(timeout=10)
+    deadline = time.monotonic() + 20
+    while leftovers(capsa) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert leftovers(capsa) == []

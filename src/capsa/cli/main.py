@@ -78,8 +78,14 @@ def usage() -> str:
     return USAGE.format(commands="\n".join(lines))
 
 
+# Commands run in the command server (capsa.cli.server) when it can be had: their own
+# work is small beside the imports a fresh process pays for.
+SERVED = frozenset({"build"})
+
+
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
+    original = list(args)
     debug = False
     while args and args[0].startswith("-"):
         if args[0] == "--debug":
@@ -111,6 +117,12 @@ def main(argv: list[str] | None = None) -> int:
     if command not in COMMANDS:
         sys.stderr.write(f"capsa: unknown command {command!r}; see capsa --help\n")
         return 125
+    if command in SERVED and os.environ.get("CAPSA_NO_SERVER") != "1":
+        from capsa.cli.remote import run_remote
+
+        code_there = run_remote(original)
+        if code_there is not None:
+            return code_there
     module_name, _, function = COMMANDS[command][0].partition(":")
     module = importlib.import_module(module_name)
     try:
