@@ -195,7 +195,7 @@ def test_prune_and_disk_usage(root: Path, tmp_path: Path) -> None:
     document = json.loads(capsa(root, "system", "df", "-v", "--format", "json").stdout)
     assert len(document["Images"]) == 2
     assert capsa(root, "system", "df", "--format", "{{.Type}} {{.TotalCount}}").stdout == (
-        "Images 2\nContainers 0\nLocal Volumes 0\n"
+        "Images 2\nContainers 0\nLocal Volumes 0\nBuild Cache 0\n"
     )
 
     declined = capsa(root, "image", "prune", stdin=b"n\n").stdout
