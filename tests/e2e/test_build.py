@@ -472,3 +472,15 @@ def test_a_build_outside_the_command_server_and_a_killed_caller(
     while leftovers(capsa) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert leftovers(capsa) == []
+
+
+def test_build_checks_warn_and_can_fail_the_build(capsa: Capsa, tmp_path: Path) -> None:
+    context = write(tmp_path / "ctx", {"Dockerfile": f"FROM {BASE}\nCMD echo hi\n"})
+    _, log = build(capsa, context)
+    assert "[Warning] " in log and "JSONArgsRecommended" in log
+    (context / "Dockerfile").write_text(f"# check=error=true\nFROM {BASE}\nCMD echo hi\n")
+    done = capsa("build", str(context), code=125)
+    assert (
+        "build check failed" in done.stderr and "Dockerfile:3: JSONArgsRecommended" in done.stderr
+    )
+    build(capsa, context, "--build-arg", "BUILDKIT_DOCKERFILE_CHECK=skip=JSONArgsRecommended")

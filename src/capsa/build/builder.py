@@ -209,7 +209,7 @@ class Builder:
             set(self.options.build_args)
             - self.used_args
             - PROXY_ARGS
-            - {"SOURCE_DATE_EPOCH", "BUILDKIT_INLINE_CACHE"}
+            - {"SOURCE_DATE_EPOCH", "BUILDKIT_INLINE_CACHE", "BUILDKIT_DOCKERFILE_CHECK"}
         )
         if unused:
             self.progress.warning(f"one or more build args were not consumed: {', '.join(unused)}")

@@ -275,7 +275,8 @@ class _Parser:
             if empty_continuation:
                 self.warn(
                     number,
-                    "empty continuation line (it will become an error in a future Docker release)",
+                    "NoEmptyContinuation: empty continuation line "
+                    "(it will become an error in a future Docker release)",
                 )
             instructions.append(self._instruction(logical, number))
         if not instructions:
@@ -482,7 +483,10 @@ class _Parser:
             # Docker takes the whole rest of the line as the one argument.
             need(bool(args), f"{keyword} requires exactly one argument")
             if keyword == "MAINTAINER":
-                self.warn(number, "MAINTAINER is deprecated: use LABEL maintainer=...")
+                self.warn(
+                    number,
+                    "MaintainerDeprecated: MAINTAINER is deprecated: use LABEL maintainer=...",
+                )
         elif keyword in ("EXPOSE", "VOLUME"):
             need(count > 0, f"{keyword} requires at least one argument")
             if keyword == "VOLUME" and json_form is not None:
@@ -495,7 +499,8 @@ class _Parser:
             if "=" not in split_raw_words(args, self.escape)[0]:
                 self.warn(
                     number,
-                    f'legacy "{keyword} key value" form: write "{keyword} key=value"',
+                    f'LegacyKeyValueFormat: legacy "{keyword} key value" form: '
+                    f'write "{keyword} key=value"',
                 )
         elif keyword == "ARG":
             self._wrap(number, lambda: arg_definitions(args, None, escape=self.escape))

@@ -129,7 +129,9 @@ def run(args: list[str]) -> int:
     try:
         dockerfile = parse(dockerfile_text, filename=filename)
         progress = PlainProgress(sys.stderr, quiet=options.quiet or options.progress == "quiet")
-        for warning in dockerfile.warnings:
+        from capsa.build.checks import build_warnings
+
+        for warning in build_warnings(dockerfile, build_args.get("BUILDKIT_DOCKERFILE_CHECK")):
             progress.warning(warning)
         with open_store(options.root) as store:
             builder = Builder(

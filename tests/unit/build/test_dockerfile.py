@@ -33,7 +33,7 @@ def error(text: str) -> DockerfileError:
 
 
 def test_simple_file_keywords_lines_and_text() -> None:
-    df = parse("FROM busybox\nRUN echo hi\n\nCMD [\"sh\"]\n")
+    df = parse('FROM busybox\nRUN echo hi\n\nCMD ["sh"]\n')
     assert [i.keyword for i in df.instructions] == ["FROM", "RUN", "CMD"]
     assert [(i.line, i.end_line) for i in df.instructions] == [(1, 1), (2, 2), (4, 4)]
     assert df.instructions[1].text == "echo hi"
@@ -80,7 +80,7 @@ def test_empty_continuation_line_is_allowed_with_a_warning() -> None:
     ins = df.instructions[1]
     assert "echo a" in ins.text and "echo b" in ins.text
     assert len(df.warnings) == 1
-    assert df.warnings[0].startswith("Dockerfile:2: empty continuation line")
+    assert df.warnings[0].startswith("Dockerfile:2: NoEmptyContinuation: empty continuation line")
 
 
 def test_escaped_escape_at_line_end_does_not_continue() -> None:
@@ -433,7 +433,7 @@ def test_from_stage_names() -> None:
         ("LABEL a=1 b", "can't find = in 'b'"),
         ("ARG", "ARG requires at least one argument"),
         ("ARG =x", "ARG names can not be blank"),
-        ("ENV a=\"unterminated", "matching double-quote"),
+        ('ENV a="unterminated', "matching double-quote"),
     ],
 )
 def test_argument_errors(line: str, message: str) -> None:
@@ -460,8 +460,9 @@ def test_env_label_arg_forms_are_kept_as_text() -> None:
 def test_legacy_key_value_form_warns() -> None:
     df = parse('FROM a\nENV A some value\nLABEL b c\nENV C=1\nLABEL "a b"=c\n')
     assert df.warnings == (
-        'Dockerfile:2: legacy "ENV key value" form: write "ENV key=value"',
-        'Dockerfile:3: legacy "LABEL key value" form: write "LABEL key=value"',
+        'Dockerfile:2: LegacyKeyValueFormat: legacy "ENV key value" form: write "ENV key=value"',
+        'Dockerfile:3: LegacyKeyValueFormat: legacy "LABEL key value" form: '
+        'write "LABEL key=value"',
     )
 
 
