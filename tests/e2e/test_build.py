@@ -484,3 +484,26 @@ def test_build_checks_warn_and_can_fail_the_build(capsa: Capsa, tmp_path: Path) 
         "build check failed" in done.stderr and "Dockerfile:3: JSONArgsRecommended" in done.stderr
     )
     build(capsa, context, "--build-arg", "BUILDKIT_DOCKERFILE_CHECK=skip=JSONArgsRecommended")
+
+
+def test_a_caller_in_another_network_namespace_is_not_served_there(
+    capsa: Capsa, tmp_path: Path
+) -> None:
+    # /proc/net/dev lists the interfaces of the reader's network namespace.
+    dockerfile = f"FROM {BASE}\nRUN tail -n +3 /proc/net/dev | cut -d: -f1 | tr -d ' ' > /nets\n"
+    context = write(tmp_path / "ctx", {"Dockerfile": dockerfile})
+    build(capsa, context, "-t", "in-test-netns")  # starts the server in the test's netns
+    assert capsa("run", "--rm", "in-test-netns", "cat", "/nets").stdout == "lo\n"
+    from e2e_harness import CAPSA
+
+    host = subprocess.run(
+        [CAPSA, "build", "--no-cache", "-q", "-t", "from-host", str(context)],
+        env=capsa.env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert host.returncode == 0, host.stderr
+    # Built in the caller's own (the host's) network namespace, not the server's.
+    assert capsa("run", "--rm", "from-host", "cat", "/nets").stdout != "lo\n"

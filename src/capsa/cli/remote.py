@@ -89,7 +89,9 @@ def run_remote(argv: list[str]) -> int | None:
     if connection is None:
         return None
     with connection:
-        request = {"argv": argv, "cwd": os.getcwd(), "env": dict(os.environ)}
+        umask = os.umask(0o022)
+        os.umask(umask)
+        request = {"argv": argv, "cwd": os.getcwd(), "env": dict(os.environ), "umask": umask}
         try:
             connection.sendmsg(
                 [json.dumps(request).encode() + b"\n"],

@@ -9,7 +9,8 @@ the signals it gets to the child and exits with the child's code. Nothing of a c
 runs in the server itself.
 
 The server is started on demand (double-forked, its own session), listens on
-`<run>/cli.sock` (mode 0600, and only callers of its own uid are served), and exits after
+`<run>/cli.sock` (mode 0600; only callers of its own uid, in its own namespaces and root,
+are served: any other runs its command itself), and exits after
 IDLE_EXIT seconds without a request, when its socket goes (its root removed), or as soon
 as one of the modules it imported has changed on disk (an upgraded capsa must not be
 served by the old code: the caller then runs the command itself).
@@ -117,6 +118,9 @@ def _run_child(connection: socket.socket, request: dict[str, object], fds: list[
             if fd > 2:
                 os.close(fd)
         os.chdir(str(request["cwd"]))
+        umask = request.get("umask")
+        if isinstance(umask, int):
+            os.umask(umask)
         env = request.get("env")
         if isinstance(env, dict):
             os.environ.clear()
@@ -208,9 +212,10 @@ def serve(run_dir: str) -> int:
             continue
         with connection:
             credentials = connection.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, 12)
-            _, uid, _ = struct.unpack("3i", credentials)
+            peer, uid, _ = struct.unpack("3i", credentials)
             request, fds = receive_request(connection)
-            if uid != me or not request or len(fds) != 3 or _stale(stamps):
+            usable = uid == me and bool(request) and len(fds) == 3 and same_world(peer)
+            if not usable or _stale(stamps):
                 for fd in fds:
                     os.close(fd)
                 _send(connection, {"stale": True})
@@ -230,6 +235,23 @@ def serve(run_dir: str) -> int:
         pass
     listener.close()
     return 0
+
+
+NAMESPACES = ("net", "mnt", "pid", "user", "uts", "ipc", "cgroup")
+
+
+def same_world(pid: int) -> bool:
+    """Whether process `pid` sees the system as this server does: the same namespaces
+    and root. A command run here for a caller in another network namespace, say, would
+    build and mount in the wrong one: such a caller runs its command itself."""
+    try:
+        for kind in NAMESPACES:
+            if os.stat(f"/proc/{pid}/ns/{kind}").st_ino != os.stat(f"/proc/self/ns/{kind}").st_ino:
+                return False
+        theirs, ours = os.stat(f"/proc/{pid}/root"), os.stat("/proc/self/root")
+    except OSError:
+        return False
+    return (theirs.st_dev, theirs.st_ino) == (ours.st_dev, ours.st_ino)
 
 
 def _still_ours(path: str, inode: int) -> bool:
