@@ -333,6 +333,12 @@ def _load(args: list[str]) -> int:
     return load(args)
 
 
+def _build(args: list[str]) -> int:
+    from capsa.cli.build import run as build
+
+    return build(args)
+
+
 def _save(args: list[str]) -> int:
     from capsa.cli.image_transfer import save
 
@@ -340,6 +346,7 @@ def _save(args: list[str]) -> int:
 
 
 IMAGE_COMMANDS: dict[str, Callable[[list[str]], int]] = {
+    "build": _build,
     "ls": _images,
     "list": _images,
     "inspect": inspect,
