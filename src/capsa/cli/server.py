@@ -125,8 +125,8 @@ def _run_child(connection: socket.socket, request: dict[str, object], fds: list[
         if isinstance(env, dict):
             os.environ.clear()
             os.environ.update({str(k): str(v) for k, v in env.items()})
-        for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGPIPE):
-            signal.signal(signum, signal.SIG_DFL)
+        for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):  # SIGPIPE stays
+            signal.signal(signum, signal.SIG_DFL)  # ignored, as in any Python program
         signal.signal(signal.SIGINT, signal.default_int_handler)
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
         _send(connection, {"pid": os.getpid()})
@@ -198,8 +198,9 @@ def serve(run_dir: str) -> int:
     gc.freeze()
     last = time.monotonic()
     me = os.getuid()
+    children: dict[int, socket.socket] = {}  # pid -> its caller, told if it is killed
     while True:
-        _reap()
+        _reap(children)
         ready, _, _ = select.select([listener], [], [], 1.0)
         if not ready:
             if time.monotonic() - last > IDLE_EXIT or not _still_ours(path, inode):
@@ -222,9 +223,13 @@ def serve(run_dir: str) -> int:
                 if _stale(stamps):
                     break
                 continue
-            if os.fork() == 0:  # pragma: no cover - the command
+            pid = os.fork()
+            if pid == 0:  # pragma: no cover - the command
                 listener.close()
+                for caller in children.values():
+                    caller.close()
                 _run_child(connection, request, fds)
+            children[pid] = connection.dup()
             for fd in fds:
                 os.close(fd)
     # Leave: a caller that connects after this starts a new server.
@@ -262,14 +267,22 @@ def _still_ours(path: str, inode: int) -> bool:
         return False
 
 
-def _reap() -> None:
+def _reap(children: dict[int, socket.socket]) -> None:
+    """Reap finished commands; the caller of one killed by a signal gets 128 + its
+    number as the exit code, as a shell would say (one that ended has said its own)."""
     while True:
         try:
-            pid, _ = os.waitpid(-1, os.WNOHANG)
+            pid, status = os.waitpid(-1, os.WNOHANG)
         except ChildProcessError:
             return
         if pid == 0:
             return
+        caller = children.pop(pid, None)
+        if caller is None:
+            continue
+        if os.WIFSIGNALED(status):
+            _send(caller, {"exit": 128 + os.WTERMSIG(status)})
+        caller.close()
 
 
 def main(argv: list[str]) -> int:
