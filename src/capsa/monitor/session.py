@@ -25,10 +25,12 @@ import os
 import signal
 import socket
 import struct
+import sys
 import time
+import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from capsa.monitor import attach
 from capsa.monitor.logfile import JsonFileWriter
@@ -43,6 +45,8 @@ FLUSH_AFTER_ERROR = 1.0
 CONSOLE_TIMEOUT = 5.0  # the runtime connected before create returned: this is a bound only
 MAX_REPORT = 1 << 16
 MAX_REPORT_FDS = 64
+
+_T = TypeVar("_T")
 
 STARTING, RUNNING, DRAINING, BACKOFF, CLOSING, DONE = range(6)
 
@@ -104,6 +108,17 @@ def exit_code(status: int) -> int:
     if os.WIFSIGNALED(status):
         return 128 + os.WTERMSIG(status)
     return os.WEXITSTATUS(status)
+
+
+def _safely(hook: Callable[..., _T], failed: _T, *args: int) -> _T:
+    """A hook's answer; `failed` if it raised (reported on stderr, the host's log): the
+    session must go on to its end whatever the engine's side did, or it would be stuck
+    and the container shown as supervised for ever."""
+    try:
+        return hook(*args)
+    except Exception:
+        traceback.print_exc(file=sys.stderr)
+        return failed
 
 
 class _Client:
@@ -179,7 +194,7 @@ class Session:
 
     def on_deadline(self) -> None:
         if self.phase == RUNNING:
-            pid = self.hooks.on_timer()
+            pid = _safely(self.hooks.on_timer, 0)
             if pid:
                 self.loop.watch_child(pid, lambda status: self.hooks.child_exited(pid, status))
         elif self.phase == DRAINING:
@@ -298,7 +313,7 @@ class Session:
         self._close_console()
         self._broadcast({"error": message})
         self.code = 125
-        self.hooks.finished(self.code)
+        _safely(self.hooks.finished, None, self.code)
         self._begin_closing(self.code, FLUSH_AFTER_ERROR)
 
     def _started(self, pid: int) -> None:
@@ -378,7 +393,7 @@ class Session:
         self.code = exit_code(self.init_status)
         if self.log is not None:
             self.log.flush()
-        delay = self.hooks.exited(self.init_status)
+        delay = _safely(self.hooks.exited, None, self.init_status)
         if delay is None:
             self._finish()
             return
@@ -388,7 +403,7 @@ class Session:
         self.due = time.monotonic()  # ask at once whether it was called off
 
     def _backoff_tick(self) -> None:
-        if self.hooks.restart_cancelled():
+        if _safely(self.hooks.restart_cancelled, True):
             self._finish()
             return
         now = time.monotonic()
@@ -398,7 +413,7 @@ class Session:
             self.due = min(self.restart_at, now + RESTART_POLL)
 
     def _finish(self) -> None:
-        self.hooks.finished(self.code)
+        _safely(self.hooks.finished, None, self.code)
         self._begin_closing(self.code, FLUSH_AT_END, announce=True)
 
     def _begin_closing(self, code: int, seconds: float, *, announce: bool = False) -> None:

@@ -222,3 +222,21 @@ def test_the_reported_fds_reach_the_hooks(loop: EventLoop) -> None:
         assert held.type == socket.SOCK_DGRAM
     run_sessions(loop, sessions)
     client.close()
+
+
+class BrokenExitHooks(ShellHooks):
+    def exited(self, status: int) -> float | None:
+        self.statuses.append(status)
+        raise RuntimeError("the state database went away")
+
+
+def test_a_hook_that_raises_does_not_leave_the_session_stuck(
+    loop: EventLoop, capsys: pytest.CaptureFixture[str]
+) -> None:
+    sessions: set[Session] = set()
+    hooks = BrokenExitHooks(["exit 4"])
+    client = new_session(loop, sessions, hooks)
+    run_sessions(loop, sessions)
+    assert hooks.finished_with == 4
+    assert controls(frames(client))[-1] == {"exit": 4}
+    assert "the state database went away" in capsys.readouterr().err
