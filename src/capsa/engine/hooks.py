@@ -76,8 +76,12 @@ class ContainerHooks:
             self._load_check()
         self.port_fds.extend(fds)
 
-    def attach_path(self) -> str:
-        return os.path.join(self.engine.layout.run_dir(self.id), "attach.sock")
+    def attach_path(self) -> str | None:
+        if not self.id:
+            return None  # a run request's container, not created yet
+        run_dir = self.engine.layout.run_dir(self.id)
+        os.makedirs(run_dir, mode=0o700, exist_ok=True)
+        return os.path.join(run_dir, "attach.sock")
 
     def log_target(self) -> tuple[str, int, int] | None:
         spec = self.engine.db.container(self.id).spec

@@ -61,8 +61,9 @@ class Hooks(Protocol):
         """A worker's report, with the fds that came with it (now the hooks' to close)."""
         ...
 
-    def attach_path(self) -> str:
-        """Where `capsa attach` connects ("" for none); asked at the first start."""
+    def attach_path(self) -> str | None:
+        """Where `capsa attach` connects ("" for none; None while the container is not
+        created yet): asked once a start is under way, off the start's path."""
         ...
 
     def log_target(self) -> tuple[str, int, int] | None:
@@ -182,6 +183,7 @@ class Session:
         self.listener: socket.socket | None = None
         self.log: JsonFileWriter | None = None
         self.ever_started = False
+        self.opened = False  # the attach listener and the log
         if first_client is not None:
             self.add_client(first_client)
 
@@ -230,6 +232,7 @@ class Session:
         self.report = mine
         self.loop.add(mine.fileno(), IN, self._on_report)
         self.loop.watch_child(worker, lambda status: None)
+        self._open_listener_and_log()  # while the worker works
 
     def _make_stdio(self, theirs: list[int]) -> str | None:
         """The container's ends into `theirs`; the console socket's path with a tty."""
@@ -301,6 +304,7 @@ class Session:
         else:
             self.hooks.reported(message, fds)
             self._broadcast(message)
+            self._open_listener_and_log()
 
     def _end_report(self) -> None:
         if self.report is not None:
@@ -324,9 +328,8 @@ class Session:
                 os.kill(pid, signal.SIGKILL)
                 self._start_failed(f"no terminal from the runtime: {exc}")
                 return
-        if not self.ever_started:
-            self.ever_started = True
-            self._open_listener_and_log()
+        self.ever_started = True
+        self._open_listener_and_log()
         for fd in self.outputs:
             self.loop.add(fd, IN, self._output_handler(fd))
         self.phase = RUNNING
@@ -366,7 +369,12 @@ class Session:
             self.console_dir = -1
 
     def _open_listener_and_log(self) -> None:
+        if self.opened:
+            return
         path = self.hooks.attach_path()
+        if path is None:
+            return
+        self.opened = True
         if path:
             self.listener = attach.listen(path)
             self.listener.setblocking(False)

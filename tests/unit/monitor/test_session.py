@@ -79,7 +79,7 @@ class ShellHooks:
     def reported(self, message: dict[str, Any], fds: list[int]) -> None:
         self.reported_fds.extend(fds)
 
-    def attach_path(self) -> str:
+    def attach_path(self) -> str | None:
         return ""
 
     def log_target(self) -> tuple[str, int, int] | None:
