@@ -251,15 +251,11 @@ def test_twenty_runs_at_once(capsa: Capsa) -> None:
 
 
 def _monitor_pid(capsa: Capsa, name: str) -> int:
-    container_id = capsa.inspect(name)["Id"]
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/comm") as f:
-                comm = f.read().strip()
-        except OSError:
-            continue
-        if comm == f"capsamon-{container_id[:6]}":
-            return int(entry)
-    raise AssertionError(f"no monitor process for {name}")
+    """The monitor host that holds the container: one process for the whole run root
+    (capsa.engine.spawner), a child subreaper whose child the container's init is."""
+    pid = capsa.state(name)["Pid"]
+    with open(f"/proc/{pid}/stat") as f:
+        parent = int(f.read().rsplit(")", 1)[1].split()[1])
+    with open(f"/proc/{parent}/comm") as f:
+        assert f.read().strip() == "capsa-monitor", f"the init of {name} is not the host's child"
+    return parent

@@ -92,11 +92,16 @@ class CgroupFiles:
         return b"".join(chunks).decode().rstrip("\n")
 
     def read_optional(self, directory: str, name: str) -> str | None:
-        """The content, or None when the file does not exist (a feature the kernel lacks)."""
+        """The content, or None when the file does not exist (a feature the kernel lacks,
+        or a cgroup removed meanwhile: its open files then read as ENODEV)."""
         try:
             return self.read(directory, name)
         except FileNotFoundError:
             return None
+        except OSError as err:
+            if err.errno == errno.ENODEV:
+                return None
+            raise
 
     def exists(self, directory: str, name: str) -> bool:
         return os.path.exists(f"{directory}/{name}")

@@ -10,7 +10,8 @@
 <root>/volumes/<name>/_data          named and anonymous volumes (Docker's layout)
 <run>/containers/<id>/               what dies with the machine: attach socket, locks
 <run>/runtime/                       the in-process runtime's state (--root)
-<run>/monitor.sock                   the monitor spawner
+<run>/monitor.sock, monitor.pid      the monitor host that supervises every container
+<run>/console-<n>.sock               a tty container's terminal, handed over at its start
 """
 
 from __future__ import annotations

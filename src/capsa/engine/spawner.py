@@ -1,31 +1,40 @@
-"""The monitor spawner: one small process per run root that forks a monitor for each
-container start (a zygote).
+"""The monitor host: one long-lived process per run root that supervises every
+container started under it (containerd's shim v2 grouping containers, in one process).
 
-Why not fork the monitor from the `capsa` command itself? A monitor outlives the command
-and must stay small: forked from a process that has already imported the engine, the
-runtime and SQLite, and frozen its objects (gc.freeze), every monitor shares those pages
-with its siblings instead of owning a private copy of an interpreter (≈ 4 MB each). It
-also saves an interpreter start per container.
+Why one process: a forked CPython monitor per container owns ~3 MB of private pages idle
+and ~7.6 MB after doing a start's work; one host holding them all costs its memory
+divided by the containers it holds. It is a child subreaper, so every container init ends
+up its child: it reaps them, holds their stdio, writes their logs, serves their attach
+clients and runs their restart policies and health checks, all in one event loop
+(capsa.monitor.loop, a capsa.monitor.session per container, the policy in
+capsa.engine.hooks). The work of a start (create through the runtime, start) is done by a
+short-lived worker forked per start (capsa.engine.worker): a slow or crashing create cannot
+stall or kill the loop, and the memory it dirtied goes away with it.
 
 It is started on demand by the first command that needs it (double-forked, its own
-session), listens on `<run>/monitor.sock`, and exits once it has had no monitor and no
-request for IDLE_EXIT seconds. Its monitors do not depend on it: if it dies, they go on.
+session), listens on `<run>/monitor.sock`, and exits only once it has held no container
+and had no request for IDLE_EXIT seconds.
+
+The trade-off of one host per root: if it is killed, the live log capture and attach of
+every container it held end with it. The containers keep running, unsupervised; the
+engine works out the truth from the processes (Engine.reconcile: `ps -a` shows them
+running, or exited with the monitor's error once they are gone), and `stop`, `kill` and
+`rm -f` still work through the runtime. The next request starts a new host.
 
 Requests, one JSON line:
-- `{"container": ID, "stdin_once": bool}`: start that container under a new monitor;
+- `{"container": ID, "stdin_once": bool}`: start that container under a new session;
 - `{"run": SPEC, "stdin_once": bool}`: create a container from SPEC, answer one control
   frame (`{"created": ID, "name": NAME}` or `{"failed": {"type", "message", "hint"}}`),
   then start it as above. `capsa run` asks this way, so that it imports only the flags
   and this module, not the engine.
-The connection then belongs to the container's monitor (capsa.engine.hooks), which
-speaks the attach protocol on it (capsa.monitor.attach).
+The connection then belongs to the container's session, which speaks the attach protocol
+on it (capsa.monitor.attach).
 """
 
 from __future__ import annotations
 
 import json
 import os
-import select
 import signal
 import socket
 import sys
@@ -47,6 +56,7 @@ from capsa.store._files import FileLock
 
 IDLE_EXIT = 300.0
 START_TIMEOUT = 10.0
+REQUEST_TIMEOUT = 10.0  # seconds a connection may take to send its request line
 MAX_REQUEST = 1 << 20  # a run request carries the whole spec
 
 
@@ -157,124 +167,181 @@ def _launch(config: Config) -> None:
     os.waitpid(first, 0)
 
 
-# -- the server ----------------------------------------------------------------------------
+# -- the host ------------------------------------------------------------------------------
 
 
 def _preload() -> None:
-    """Import what monitors run, so that they share it (see the module's notes)."""
+    """Import what the host and its workers run: workers share it with the host (see the
+    module's notes), and the host imports nothing in the middle of its work."""
+    import capsa.cgroups
     import capsa.engine.hooks
+    import capsa.engine.worker
+    import capsa.monitor.session
     import capsa.network.netns
     import capsa.network.networks
     import capsa.network.resolv
+    import capsa.runtime.console
     import capsa.runtime.create
     import capsa.runtime.delete
     import capsa.runtime.exec
     import capsa.runtime.kill
     import capsa.runtime.start
+    import capsa.runtime.update
     import capsa.store.store
     import capsa.transport.store.find  # noqa: F401
 
 
-def serve(config: Config) -> int:
-    import gc
+class _Host:
+    """The listener, the requests being read, and a session per supervised container."""
 
-    _preload()
-    layout = Layout(config)
-    layout.make_dirs()
-    listener = attach.listen(layout.spawner_socket, backlog=64)
-    with open(os.path.join(layout.run, "monitor.pid"), "w") as f:
-        f.write(f"{os.getpid()}\n")
-    signal.signal(signal.SIGCHLD, lambda signum, frame: None)
-    signal.signal(signal.SIGPIPE, signal.SIG_IGN)
-    signal.signal(signal.SIGHUP, signal.SIG_IGN)
-    children: set[int] = set()
-    last_activity = time.monotonic()
-    gc.freeze()  # what is here now is shared with every monitor: never touch it again
-    poller = select.poll()
-    poller.register(listener.fileno(), select.POLLIN)
-    while True:
-        try:
-            ready = poller.poll(1000)
-        except InterruptedError:
-            ready = []
-        _reap(children)
-        if ready:
-            last_activity = time.monotonic()
+    def __init__(self, config: Config) -> None:
+        from capsa.engine.engine import Engine
+        from capsa.monitor.loop import IN, EventLoop
+
+        self.config = config
+        self.layout = Layout(config)
+        self.layout.make_dirs()
+        self.engine = Engine(config)
+        self.loop = EventLoop()
+        self.sessions: set[Any] = set()
+        self.requests: set[_Request] = set()
+        self.consoles = 0
+        self.listener = attach.listen(self.layout.spawner_socket, backlog=64)
+        self.listener.setblocking(False)
+        self.loop.add(self.listener.fileno(), IN, self._accept)
+
+    def _accept(self, event: int) -> None:
+        while True:
             try:
-                connection, _ = listener.accept()
+                connection, _ = self.listener.accept()
             except (BlockingIOError, InterruptedError):
-                continue
-            pid = os.fork()
-            if pid == 0:  # pragma: no cover - becomes a monitor
-                listener.close()
-                _monitor(config, connection)
-            connection.close()
-            children.add(pid)
-            continue
-        if not children and time.monotonic() - last_activity > IDLE_EXIT:
-            # Leave: a client that connects after the unlink starts a new spawner.
-            os.unlink(layout.spawner_socket)
-            listener.close()
-            return 0
+                return
+            _Request(self, connection)
 
+    def serve(self) -> int:
+        last_activity = time.monotonic()
+        while True:
+            self.loop.run_once(1.0)
+            now = time.monotonic()
+            if self.sessions or self.requests:
+                last_activity = now
+            elif now - last_activity > IDLE_EXIT:
+                # Leave: a client that connects after the unlink starts a new host.
+                os.unlink(self.layout.spawner_socket)
+                self.listener.close()
+                return 0
 
-def _reap(children: set[int]) -> None:
-    while children:
-        try:
-            pid, _ = os.waitpid(-1, os.WNOHANG)
-        except ChildProcessError:
-            children.clear()
-            return
-        if pid == 0:
-            return
-        children.discard(pid)
-
-
-def _monitor(config: Config, connection: socket.socket) -> None:
-    """In the forked child: read the request, become the container's monitor."""
-    code = 0
-    try:
-        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-        connection.settimeout(10)
-        request = json.loads(_read_line(connection))
-        connection.settimeout(None)
-        from capsa.engine.hooks import create_and_monitor, run_container_monitor
+    def begin(self, request: dict[str, Any], connection: socket.socket) -> None:
+        """A session for the request; the connection is its first client."""
+        from capsa.engine.hooks import ContainerHooks
+        from capsa.monitor.session import Session, SessionOptions
 
         if "run" in request:
-            code = create_and_monitor(config, request, connection)
+            spec = request["run"]
+            if not isinstance(spec, dict):
+                raise ValueError("a run request carries a spec object")
+            hooks = ContainerHooks(self.engine, run_spec=spec)
+            tty, stdin_open = bool(spec.get("tty")), bool(spec.get("stdin_open"))
         else:
-            run_container_monitor(config, request, connection)
-    except errors.CapsaError as exc:
-        code = 1
+            record = self.engine.db.container(str(request["container"]))
+            hooks = ContainerHooks(self.engine, record.id)
+            tty, stdin_open = record.spec.tty, record.spec.stdin_open
+        self.consoles += 1
+        options = SessionOptions(
+            tty=tty,
+            stdin_open=stdin_open,
+            stdin_once=bool(request.get("stdin_once")),
+            console_path=os.path.join(self.layout.run, f"console-{self.consoles}.sock"),
+        )
+        session = Session(
+            self.loop, hooks, options, first_client=connection, on_done=self.sessions.discard
+        )
+        self.sessions.add(session)
+        session.start()
+
+
+class _Request:
+    """A connection whose request line is not all here yet; read without blocking."""
+
+    def __init__(self, host: _Host, connection: socket.socket) -> None:
+        from capsa.monitor.loop import IN
+
+        self.host = host
+        self.connection = connection
+        self.until = time.monotonic() + REQUEST_TIMEOUT
+        connection.setblocking(False)
+        host.requests.add(self)
+        host.loop.timed.add(self)
+        host.loop.add(connection.fileno(), IN, self._readable)
+
+    def deadline(self) -> float:
+        return self.until
+
+    def on_deadline(self) -> None:
+        self._done()
+        self.connection.close()
+
+    def _done(self) -> None:
+        self.host.loop.remove(self.connection.fileno())
+        self.host.loop.timed.discard(self)
+        self.host.requests.discard(self)
+
+    def _readable(self, event: int) -> None:
         try:
-            connection.sendall(attach.control({"error": str(exc)}))
+            peeked = self.connection.recv(MAX_REQUEST, socket.MSG_PEEK)
+        except BlockingIOError:
+            return
         except OSError:
-            pass
-    except BaseException as exc:  # report, never raise out of a forked child
-        code = 1
+            peeked = b""
+        end = peeked.find(b"\n")
+        if end < 0:
+            if not peeked or len(peeked) >= MAX_REQUEST:
+                self.on_deadline()  # gone, or not a request
+            return
+        line = self.connection.recv(end + 1)  # not a byte more: then the attach protocol
+        self._done()
         try:
-            connection.sendall(attach.control({"error": f"monitor: {exc}"}))
+            request = json.loads(line)
+            if not isinstance(request, dict):
+                raise ValueError("a request is a JSON object")
+            self.host.begin(request, self.connection)
+        except errors.CapsaError as exc:
+            self._refuse(str(exc))
+        except (ValueError, KeyError, OSError) as exc:
+            self._refuse(f"monitor: {exc}")
+
+    def _refuse(self, message: str) -> None:
+        try:
+            self.connection.setblocking(True)
+            self.connection.settimeout(1.0)
+            self.connection.sendall(attach.control({"error": message}))
         except OSError:
             pass  # the requester is gone
-        import traceback
-
-        traceback.print_exc()
-    finally:
-        os._exit(code)
+        self.connection.close()
 
 
-def _read_line(connection: socket.socket) -> bytes:
-    """The request line and not a byte more: what follows is the attach protocol."""
-    while True:
-        peeked = connection.recv(MAX_REQUEST, socket.MSG_PEEK)
-        if not peeked:
-            raise ConnectionError("the requester went away")
-        end = peeked.find(b"\n")
-        if end >= 0:
-            return connection.recv(end + 1)
-        if len(peeked) >= MAX_REQUEST:
-            raise ValueError("request line too long")
-        time.sleep(0.001)
+def serve(config: Config) -> int:
+    import gc
+    import resource
+
+    from capsa.engine import worker
+    from capsa.kernel import process as kproc
+
+    _preload()
+    kproc.set_child_subreaper()  # every container init ends up our child
+    kproc.set_process_name("capsa-monitor")
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    worker.inherited_nofile = (soft, hard)
+    if hard == resource.RLIM_INFINITY or hard > soft:  # a few fds per container
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    for ignored in (signal.SIGPIPE, signal.SIGHUP, signal.SIGINT, signal.SIGTERM):
+        signal.signal(ignored, signal.SIG_IGN)  # it holds containers: only SIGKILL ends it
+    host = _Host(config)
+    host.loop.install_signals()
+    with open(os.path.join(host.layout.run, "monitor.pid"), "w") as f:
+        f.write(f"{os.getpid()}\n")
+    gc.freeze()  # what is here now is shared with every worker: never touch it again
+    return host.serve()
 
 
 # -- what a start's client reads (light: no engine import) ---------------------------------
