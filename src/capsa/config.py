@@ -2,20 +2,10 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-
-def _is_root() -> bool:
-    return os.geteuid() == 0
-
-
-def _xdg(var: str, fallback: str) -> Path:
-    value = os.environ.get(var)
-    if value and os.path.isabs(value):
-        return Path(value)
-    return Path.home() / fallback
+from capsa import paths
 
 
 @dataclass(frozen=True)
@@ -33,15 +23,7 @@ class Config:
     @classmethod
     def default(cls, root: str | None = None, run_root: str | None = None) -> Config:
         """Podman-like defaults: /var/lib/capsa for root, XDG dirs for other users."""
-        if _is_root():
-            data = Path("/var/lib/capsa")
-            run = Path("/run/capsa")
-            rootless = False
-        else:
-            data = _xdg("XDG_DATA_HOME", ".local/share") / "capsa"
-            runtime_dir = os.environ.get("XDG_RUNTIME_DIR") or f"/tmp/capsa-run-{os.geteuid()}"
-            run = Path(runtime_dir) / "capsa"
-            rootless = True
-        data = Path(root) if root else data
-        run = Path(run_root) if run_root else run
+        rootless = not paths.is_root()
+        data = Path(root) if root else Path(paths.default_data_root())
+        run = Path(run_root) if run_root else Path(paths.default_run_root())
         return cls(root=data, run_root=run, runtime_root=run / "runtime", rootless=rootless)

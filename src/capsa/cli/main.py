@@ -80,7 +80,7 @@ def usage() -> str:
 
 # Commands run in the command server (capsa.cli.server) when it can be had: their own
 # work is small beside the imports a fresh process pays for.
-SERVED = frozenset({"build"})
+SERVED = frozenset({"build", "run"})
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -120,7 +120,9 @@ def main(argv: list[str] | None = None) -> int:
     if command in SERVED and os.environ.get("CAPSA_NO_SERVER") != "1":
         from capsa.cli.remote import run_remote
 
-        code_there = run_remote(original)
+        # A killed `capsa run` leaves its container running, as Docker's; a killed build
+        # is cancelled, as BuildKit's.
+        code_there = run_remote(original, hangup="detach" if command == "run" else "interrupt")
         if code_there is not None:
             return code_there
     module_name, _, function = COMMANDS[command][0].partition(":")

@@ -9,24 +9,28 @@ CAPSA_NO_SERVER=1 to always run commands in the calling process.
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import socket
 import sys
 import time
-from collections.abc import Callable
-from types import FrameType
-from typing import IO
+
+from capsa import fastjson as json  # not the json package: its import pulls in re
+
+TYPE_CHECKING = False  # typing itself costs an import: this module is on every call
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from types import FrameType
+    from typing import IO
 
 START_TIMEOUT = 5.0
-FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGWINCH)
 
 
 def _socket_path() -> str:
-    from capsa.engine.layout import engine_config
+    from capsa.paths import command_roots
 
-    return os.path.join(os.fspath(engine_config().run_root), "cli.sock")
+    return os.path.join(command_roots()[1], "cli.sock")
 
 
 def _connect(path: str) -> socket.socket | None:
@@ -81,7 +85,9 @@ def _server(path: str) -> socket.socket | None:
     return None
 
 
-def run_remote(argv: list[str]) -> int | None:
+def run_remote(argv: list[str], *, hangup: str = "interrupt") -> int | None:
+    """`hangup`: what our death does to the command, "interrupt" (as Ctrl-C) or
+    "detach" (it ends, what it started goes on)."""
     if os.environ.get("CAPSA_NO_SERVER") == "1":
         return None
     path = _socket_path()
@@ -91,7 +97,13 @@ def run_remote(argv: list[str]) -> int | None:
     with connection:
         umask = os.umask(0o022)
         os.umask(umask)
-        request = {"argv": argv, "cwd": os.getcwd(), "env": dict(os.environ), "umask": umask}
+        request = {
+            "argv": argv,
+            "cwd": os.getcwd(),
+            "env": dict(os.environ),
+            "umask": umask,
+            "hangup": hangup,
+        }
         try:
             connection.sendmsg(
                 [json.dumps(request).encode() + b"\n"],

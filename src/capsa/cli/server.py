@@ -19,7 +19,8 @@ Protocol, on one connection: the caller sends one JSON line `{"argv": [...], "cw
 "env": {...}}` with its three fds attached; the child answers `{"pid": N}` once it runs,
 and `{"exit": CODE}` when the command is done; `{"stale": true}` instead of `pid` says
 "run it yourself". A child whose caller hangs up gets SIGINT (the command's own Ctrl-C
-handling undoes its partial work).
+handling undoes its partial work), or, when the request says `"hangup": "detach"`
+(`capsa run`), just ends: what it started goes on without it.
 """
 
 from __future__ import annotations
@@ -41,6 +42,10 @@ SOCKET_NAME = "cli.sock"
 
 # What the commands served here import: loaded once, shared by every child.
 PRELOAD = (
+    "capsa.cli.container_cmds",
+    "capsa.cli._runflags",
+    "capsa.cli._attach",
+    "capsa.engine.spawner",
     "capsa.cli.build",
     "capsa.build.builder",
     "capsa.build.cache",
@@ -130,7 +135,7 @@ def _run_child(connection: socket.socket, request: dict[str, object], fds: list[
         signal.signal(signal.SIGINT, signal.default_int_handler)
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
         _send(connection, {"pid": os.getpid()})
-        _watch_caller(connection)
+        _watch_caller(connection, detach=request.get("hangup") == "detach")
         sys.stdout = open(1, "w", closefd=False)  # noqa: SIM115 - the process's own stdio
         sys.stderr = open(2, "w", closefd=False)  # noqa: SIM115
         sys.stdin = open(0, closefd=False)  # noqa: SIM115
@@ -148,6 +153,8 @@ def _run_child(connection: socket.socket, request: dict[str, object], fds: list[
             os.write(2, f"capsa: {exc}\n".encode())
         except OSError:
             pass
+    # Done: the caller, told next, hangs up, which must not interrupt us any more.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
         sys.stdout.flush()
         sys.stderr.flush()
@@ -157,8 +164,10 @@ def _run_child(connection: socket.socket, request: dict[str, object], fds: list[
     os._exit(code)
 
 
-def _watch_caller(connection: socket.socket) -> None:
-    """A caller that goes away (killed) interrupts its command, as Ctrl-C would."""
+def _watch_caller(connection: socket.socket, *, detach: bool) -> None:
+    """A caller that goes away (killed) interrupts its command, as Ctrl-C would; or, for a
+    command that only attaches to what goes on without it (`run`), ends it quietly, as the
+    death of a docker CLI leaves its container running."""
 
     def watch() -> None:
         poller = select.poll()
@@ -169,6 +178,8 @@ def _watch_caller(connection: socket.socket) -> None:
             except InterruptedError:
                 continue
             if events:
+                if detach:
+                    os._exit(1)
                 os.kill(os.getpid(), signal.SIGINT)
                 return
 

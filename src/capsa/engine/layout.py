@@ -19,6 +19,7 @@ from __future__ import annotations
 import os
 
 from capsa.config import Config
+from capsa.paths import command_roots
 
 
 class Layout:
@@ -72,10 +73,6 @@ class Layout:
 
 def engine_config(root: str | None = None, run_root: str | None = None) -> Config:
     """The Config for the command line's --root/--runroot, else $CAPSA_ROOT and
-    $CAPSA_RUNROOT, else the defaults. A --root of its own without a run root gets
-    `<root>/run`, so that two roots never share live state."""
-    root = root or os.environ.get("CAPSA_ROOT") or None
-    run_root = run_root or os.environ.get("CAPSA_RUNROOT") or None
-    if root and not run_root:
-        run_root = os.path.join(root, "run")
-    return Config.default(root=root, run_root=run_root)
+    $CAPSA_RUNROOT, else the defaults (see capsa.paths.command_roots)."""
+    data, run = command_roots(root, run_root)
+    return Config.default(root=data, run_root=run)

@@ -259,7 +259,7 @@ def _compile_seccomp(linux: dict[str, Any]) -> tuple[bytes | None, int]:
         return None, 0
     from capsa.runtime import seccomp
 
-    compiled = seccomp.compile_seccomp(profile)
+    compiled = seccomp.compile_seccomp_cached(profile)
     return compiled.program, compiled.flags
 
 

@@ -92,6 +92,25 @@ class CompiledFilter(Record):
         self.ignored_syscalls = ignored_syscalls
 
 
+_COMPILED: dict[str, CompiledFilter] = {}
+_CACHE_SIZE = 16
+
+
+def compile_seccomp_cached(seccomp: Mapping[str, Any]) -> CompiledFilter:
+    """compile_seccomp() for this machine, remembered by the profile's content: a process
+    that starts many containers (the engine's monitor host and the workers it forks)
+    compiles each profile once. The key is the profile's repr (no json import on the
+    runtime's start path); the same profile built in another order is only a miss."""
+    key = repr(seccomp)
+    found = _COMPILED.get(key)
+    if found is None:
+        found = compile_seccomp(seccomp)
+        if len(_COMPILED) >= _CACHE_SIZE:
+            _COMPILED.pop(next(iter(_COMPILED)))
+        _COMPILED[key] = found
+    return found
+
+
 def compile_seccomp(seccomp: Mapping[str, Any], arch: str | None = None) -> CompiledFilter:
     """Validate and compile `linux.seccomp` for `arch` (default: this machine).
 
