@@ -186,12 +186,21 @@ def _watch_caller(connection: socket.socket, *, detach: bool) -> None:
     threading.Thread(target=watch, daemon=True, name="capsa-caller-watch").start()
 
 
+def _warm() -> None:
+    """Make once what every `capsa run` in a child would make again: its flag parser."""
+    from capsa.cli._runflags import run_parser
+
+    run_parser("run", "Create and start a container from an image")
+    run_parser("create", "Create a container from an image, not started")
+
+
 def serve(run_dir: str) -> int:
     import gc
     import importlib
 
     for name in PRELOAD:
         importlib.import_module(name)
+    _warm()
     stamps = _module_stamps()
     os.makedirs(run_dir, mode=0o700, exist_ok=True)
     path = os.path.join(run_dir, SOCKET_NAME)
