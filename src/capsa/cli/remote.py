@@ -1,30 +1,37 @@
 """Running a command in the command server (capsa.cli.server): the caller's side.
 
-`run_remote(argv)` sends argv, cwd, the environment and fds 0-2 to the server of this
-run root (starting it when there is none), forwards SIGINT, SIGTERM and SIGHUP to the
-command's process, and returns its exit code; None when the command must run here
-instead (no server could be had, or it runs older code than is installed). Set
-CAPSA_NO_SERVER=1 to always run commands in the calling process.
+`run_remote(argv)` sends argv, cwd, umask, the environment and fds 0-2 to the server of
+this run root (starting it when there is none), forwards SIGINT, SIGTERM, SIGHUP and
+SIGWINCH to the command's process, and returns its exit code; None when the command must
+run here instead (no server could be had, or it refused: older code than is installed,
+or another namespace). Set CAPSA_NO_SERVER=1 to always run commands in the calling
+process.
+
+This module is imported by every `capsa run` and `capsa build`: it uses the interpreter's
+low-level modules (`_socket`, `_signal`; capsa.fastjson rather than json, which imports
+`re`), whose import costs next to nothing, instead of `socket`, `signal` and `json`.
 """
 
 from __future__ import annotations
 
+import _socket
 import os
-import signal
-import socket
 import sys
 import time
 
-from capsa import fastjson as json  # not the json package: its import pulls in re
+from capsa import fastjson
 
-TYPE_CHECKING = False  # typing itself costs an import: this module is on every call
+TYPE_CHECKING = False  # typing itself costs an import
 if TYPE_CHECKING:
+    import signal as _signal  # the same functions, with type stubs
     from collections.abc import Callable
     from types import FrameType
-    from typing import IO
+else:
+    import _signal
 
 START_TIMEOUT = 5.0
-FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGWINCH)
+FORWARDED = (_signal.SIGINT, _signal.SIGTERM, _signal.SIGHUP, _signal.SIGWINCH)
+_INT_SIZE = 4
 
 
 def _socket_path() -> str:
@@ -33,8 +40,8 @@ def _socket_path() -> str:
     return os.path.join(command_roots()[1], "cli.sock")
 
 
-def _connect(path: str) -> socket.socket | None:
-    client = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
+def _connect(path: str) -> _socket.socket | None:
+    client = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM | _socket.SOCK_CLOEXEC)
     try:
         client.connect(path)
     except OSError:
@@ -69,7 +76,7 @@ def _start_server(path: str) -> None:
     os.waitpid(first, 0)
 
 
-def _server(path: str) -> socket.socket | None:
+def _server(path: str) -> _socket.socket | None:
     connection = _connect(path)
     if connection is not None:
         return connection
@@ -90,11 +97,10 @@ def run_remote(argv: list[str], *, hangup: str = "interrupt") -> int | None:
     "detach" (it ends, what it started goes on)."""
     if os.environ.get("CAPSA_NO_SERVER") == "1":
         return None
-    path = _socket_path()
-    connection = _server(path)
+    connection = _server(_socket_path())
     if connection is None:
         return None
-    with connection:
+    try:
         umask = os.umask(0o022)
         os.umask(umask)
         request = {
@@ -104,48 +110,57 @@ def run_remote(argv: list[str], *, hangup: str = "interrupt") -> int | None:
             "umask": umask,
             "hangup": hangup,
         }
+        fds = b"".join(fd.to_bytes(_INT_SIZE, sys.byteorder) for fd in (0, 1, 2))
         try:
             connection.sendmsg(
-                [json.dumps(request).encode() + b"\n"],
-                [(socket.SOL_SOCKET, socket.SCM_RIGHTS, _fds())],
+                [fastjson.dumps(request).encode() + b"\n"],
+                [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS, fds)],
             )
         except OSError:
             return None
-        reader = connection.makefile("rb")
-        first = _message(reader)
+        reader = _Lines(connection)
+        first = reader.message()
         if "pid" not in first:
             return None  # stale or refused: run it here
         pid = int(str(first["pid"]))
-        previous = {s: signal.signal(s, _forward(pid)) for s in FORWARDED}
+        previous = {s: _signal.signal(s, _forward(pid)) for s in FORWARDED}
         try:
-            done = _message(reader)
+            done = reader.message()
         finally:
             for signum, handler in previous.items():
-                signal.signal(signum, handler)
+                _signal.signal(signum, handler)
         if "exit" in done:
             return int(str(done["exit"]))
         sys.stderr.write("capsa: the command ended without an exit status (killed?)\n")
         return 125
+    finally:
+        connection.close()
 
 
-def _fds() -> bytes:
-    import array
+class _Lines:
+    """JSON lines read from a connection (a signal that interrupts a read is retried)."""
 
-    return array.array("i", [0, 1, 2]).tobytes()
+    def __init__(self, connection: _socket.socket) -> None:
+        self.connection = connection
+        self.buffer = b""
 
-
-def _message(reader: IO[bytes]) -> dict[str, object]:
-    while True:
+    def message(self) -> dict[str, object]:
+        while b"\n" not in self.buffer:
+            try:
+                chunk = self.connection.recv(65536)
+            except InterruptedError:
+                continue
+            except OSError:
+                return {}
+            if not chunk:
+                return {}
+            self.buffer += chunk
+        line, _, self.buffer = self.buffer.partition(b"\n")
         try:
-            line = reader.readline()
-            break
-        except InterruptedError:
-            continue
-    try:
-        message = json.loads(line) if line else {}
-    except ValueError:
-        return {}
-    return message if isinstance(message, dict) else {}
+            message = fastjson.loads(line)
+        except ValueError:
+            return {}
+        return message if isinstance(message, dict) else {}
 
 
 def _forward(pid: int) -> Callable[[int, FrameType | None], None]:
