@@ -1,7 +1,7 @@
 """Write a lean `capsa` command in place of the console script pip makes, as
 capsa.runtime.launcher does for `capsa-runtime`: Python without `site`, and the modules
-of `capsa run`'s path (the flags, the spec, the spawner client, the attach relay) and of
-`capsa build`'s read from one code pack. Every other command works the same, importing
+of `capsa run`'s path (the command server's client; and, when the command runs here,
+the flags, the spec, the spawner client, the attach relay) read from one code pack. Every other command works the same, importing
 the usual way.
 
     python -m capsa.cli.launcher [PATH]   (default: capsa next to python)
@@ -25,12 +25,10 @@ CLI_MODULES = (
     "capsa.engine.spawner",
     "capsa.engine.layout",
     "capsa.monitor.attach",
-    # `capsa build`, whose cached rebuilds are all start-up
-    "capsa.cli.build",
-    "capsa.build.builder",
-    "capsa.build.cache",
-    "capsa.store.store",
-    "capsa.transport.store.find",
+    # the way to the command server (capsa run and build are served there)
+    "capsa.cli.remote",
+    "capsa.paths",
+    "capsa.fastjson",
 )
 
 
