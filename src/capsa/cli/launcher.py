@@ -1,8 +1,8 @@
 """Write a lean `capsa` command in place of the console script pip makes, as
 capsa.runtime.launcher does for `capsa-runtime`: Python without `site`, and the modules
 of `capsa run`'s path (the command server's client; and, when the command runs here,
-the flags, the spec, the spawner client, the attach relay) read from one code pack. Every other command works the same, importing
-the usual way.
+the flags, the spec, the spawner client, the attach relay) read from one code pack.
+Every other command works the same, importing the usual way.
 
     python -m capsa.cli.launcher [PATH]   (default: capsa next to python)
 """
