@@ -131,8 +131,14 @@ def test_limits_processes_stats_and_cleanup(
         assert read(paths["unified"], "hugetlb.2MB.max") == str(4 * MiB)
 
         # The child execs only once it is inside, so that its memory and CPU time are
-        # charged to the container (v1 does not move charges with a process).
-        child = spawn(children, "sh", "-c", "read line; exec sleep 60")
+        # charged to the container (v1 does not move charges with a process); it counts
+        # a little first, so that its CPU time is never too small to be seen.
+        child = spawn(
+            children,
+            "sh",
+            "-c",
+            "read line; i=0; while [ $i -lt 20000 ]; do i=$((i+1)); done; exec sleep 60",
+        )
         manager.add_process(child.pid)
         assert child.stdin is not None
         child.stdin.write(b"\n")
