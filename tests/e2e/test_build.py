@@ -507,3 +507,27 @@ def test_a_caller_in_another_network_namespace_is_not_served_there(
     assert host.returncode == 0, host.stderr
     # Built in the caller's own (the host's) network namespace, not the server's.
     assert capsa("run", "--rm", "from-host", "cat", "/nets").stdout != "lo\n"
+
+
+def test_tags_labels_and_the_iidfile(capsa: Capsa, tmp_path: Path) -> None:
+    context = write(tmp_path / "ctx", {"Dockerfile": f"FROM {BASE}\nLABEL from=file\n"})
+    iidfile = tmp_path / "iid"
+    image_id, _ = build(
+        capsa,
+        context,
+        "-t",
+        "one:1",
+        "-t",
+        "two",
+        "--label",
+        "extra=yes",
+        "--iidfile",
+        str(iidfile),
+    )
+    assert iidfile.read_text() == image_id
+    listed = capsa("images", "--format", "{{.Repository}}:{{.Tag}} {{.ID}}").stdout
+    assert "one:1 " in listed and "two:latest " in listed
+    labels = json.loads(capsa("image", "inspect", "two").stdout)[0]["Config"]["Labels"]
+    assert labels == {"from": "file", "extra": "yes"}
+    quiet = capsa("build", "-q", str(context))
+    assert quiet.stderr == "" and quiet.stdout.startswith("sha256:")
