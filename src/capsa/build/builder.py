@@ -13,7 +13,6 @@ SOURCE_DATE_EPOCH every time is that one, so two builds of one context give one 
 from __future__ import annotations
 
 import contextlib
-import io
 import json
 import os
 import shutil
@@ -1045,61 +1044,15 @@ class Builder:
         if self.options.build_args.get("BUILDKIT_INLINE_CACHE") == "1":
             document[INLINE_CACHE] = [{"key": k, "layer": i} for k, i in state.steps]
         config_bytes = canonical_bytes(document)
-        config_descriptor = Descriptor.from_bytes(mt.OCI_CONFIG, config_bytes)
-        manifest = {
-            "schemaVersion": 2,
-            "mediaType": mt.OCI_MANIFEST,
-            "config": config_descriptor.to_json(),
-            "layers": [
-                {
-                    "mediaType": layer.media_type or mt.OCI_LAYER,
-                    "digest": layer.digest,
-                    "size": layer.size,
-                }
-                for layer in state.layers
-            ],
-        }
-        manifest_bytes = canonical_bytes(manifest)
-        names = list(dict.fromkeys(self.options.tags))
-        again = self._tag_existing(
-            str(config_descriptor.digest), str(Digest.of(manifest_bytes)), names
+        layers = [
+            Descriptor(layer.media_type or mt.OCI_LAYER, Digest.parse(layer.digest), layer.size)
+            for layer in state.layers
+        ]
+        from capsa.transport.store.build import record_image
+
+        return record_image(
+            self.store, config_bytes, layers, names=list(dict.fromkeys(self.options.tags))
         )
-        if again is not None:
-            return again
-        from capsa.transport.store.dest import StoreDestination
-
-        destination = StoreDestination(self.store, names[0] if names else None)
-        try:
-            for layer in state.layers:
-                destination.has_blob(Digest.parse(layer.digest))
-            destination.put_blob(config_descriptor, io.BytesIO(config_bytes))
-            destination.put_manifest(manifest_bytes, mt.OCI_MANIFEST, Digest.of(manifest_bytes))
-            destination.commit()
-        except BaseException:
-            destination.abort()
-            raise
-        destination.close()
-        record = destination.committed[-1]
-        for name in names[1:]:
-            self.store.metadata.tag(name, record.id)
-        return self.store.metadata.get_image(record.id)
-
-    def _tag_existing(
-        self, image_id: str, manifest_digest: str, names: list[str]
-    ) -> ImageRecord | None:
-        """A build that gives an image the store has already (a fully cached one) only
-        names it: nothing to write. None when it is not there (or went while tagging)."""
-        from capsa.transport.store.find import normalize_name
-
-        metadata = self.store.metadata
-        try:
-            if metadata.get_image(image_id).manifest_digest != manifest_digest:
-                return None
-            for name in names:
-                metadata.tag(normalize_name(name), image_id)
-            return metadata.get_image(image_id)
-        except NotFound:
-            return None
 
 
 _FIELD = {

@@ -14,7 +14,6 @@ there for them.
 from __future__ import annotations
 
 import contextlib
-import io
 import os
 import stat
 from collections.abc import Iterator, Sequence
@@ -35,8 +34,7 @@ from capsa.oci.manifest import Manifest, parse_manifest_or_index
 from capsa.store.commit import layer_from_snapshot
 from capsa.store.diff import Keep, Select
 from capsa.times import rfc3339_nano
-from capsa.transport.store.build import apply_changes
-from capsa.transport.store.dest import StoreDestination
+from capsa.transport.store.build import apply_changes, record_image
 from capsa.transport.store.find import normalize_name
 
 if TYPE_CHECKING:
@@ -223,20 +221,5 @@ def _record_image(
     store: Store, base: Manifest, config: ImageConfig, blob: Descriptor, name: str | None
 ) -> ImageRecord:
     """The image in the store, as `capsa build` records its images."""
-    config_bytes = canonical_bytes(config)
-    config_descriptor = Descriptor.from_bytes(mt.OCI_CONFIG, config_bytes)
     layers = (*(_oci_layer(d) for d in base.layers), blob)
-    manifest_bytes = canonical_bytes(Manifest(config_descriptor, layers))
-    destination = StoreDestination(store, name)
-    try:
-        for descriptor in layers:
-            if not destination.has_blob(descriptor.digest):
-                raise NotFound(f"layer blob {descriptor.digest} is not in the store")
-        destination.put_blob(config_descriptor, io.BytesIO(config_bytes))
-        destination.put_manifest(manifest_bytes, mt.OCI_MANIFEST, Digest.of(manifest_bytes))
-        destination.commit()
-    except BaseException:
-        destination.abort()
-        raise
-    destination.close()
-    return destination.committed[-1]
+    return record_image(store, canonical_bytes(config), layers, names=[name] if name else [])

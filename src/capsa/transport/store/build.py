@@ -5,17 +5,18 @@ static busybox, built reproducibly: the same bytes and digests every time)."""
 from __future__ import annotations
 
 import contextlib
+import io
 import os
 import shutil
 import stat
 import tarfile
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import IO, TYPE_CHECKING
 
-from capsa.errors import InvalidArgument
+from capsa.errors import InvalidArgument, NotFound
 from capsa.oci import media_types as mt
 from capsa.oci.canonical import canonical_bytes
 from capsa.oci.descriptor import Descriptor
@@ -25,7 +26,7 @@ from capsa.oci.manifest import Manifest
 from capsa.oci.media_types import Compression
 from capsa.oci.platform import Platform, host_platform
 from capsa.transport import compression
-from capsa.transport.store.dest import StoreDestination
+from capsa.transport.store.find import normalize_name
 from capsa.transport.types import CHUNK
 
 if TYPE_CHECKING:
@@ -71,25 +72,73 @@ def commit_layer_image(
         rootfs=RootFS((diff_id,)),
         history=(History(created=created, created_by=created_by, comment=comment),),
     )
-    config_bytes = canonical_bytes(image_config)
-    config_descriptor = Descriptor.from_bytes(mt.OCI_CONFIG, config_bytes)
     layer_descriptor = Descriptor(mt.OCI_LAYER, diff_id, size)
-    manifest_bytes = canonical_bytes(Manifest(config_descriptor, (layer_descriptor,)))
-    destination = StoreDestination(store, name)
+    layer.seek(0)
+    return record_image(
+        store,
+        canonical_bytes(image_config),
+        (layer_descriptor,),
+        names=[name] if name else [],
+        new_blobs={layer_descriptor.digest: layer},
+    )
+
+
+def record_image(
+    store: Store,
+    config_bytes: bytes,
+    layers: Sequence[Descriptor],
+    *,
+    names: Sequence[str] = (),
+    new_blobs: Mapping[Digest, BlobReader] | None = None,
+) -> ImageRecord:
+    """Record the image of this config and these layers (an OCI manifest of them) under
+    `names` (normalised), through the store destination: all of it or nothing. Layer
+    blobs come from `new_blobs` where given, else must be in the store already (a build's
+    or a commit's layers, made in place). An image recorded already (a fully cached
+    build) is only named: nothing is written."""
+    config_descriptor = Descriptor.from_bytes(mt.OCI_CONFIG, config_bytes)
+    manifest_bytes = canonical_bytes(Manifest(config_descriptor, tuple(layers)))
+    manifest_digest = Digest.of(manifest_bytes)
+    there = _recorded(store, str(config_descriptor.digest), str(manifest_digest), names)
+    if there is not None:
+        return there
+    from capsa.transport.store.dest import StoreDestination  # what writing needs, only
+
+    destination = StoreDestination(store, names[0] if names else None)
     try:
-        with tempfile.SpooledTemporaryFile(max_size=1 << 20) as spool:
-            spool.write(config_bytes)
-            spool.seek(0)
-            destination.put_blob(config_descriptor, spool)
-        layer.seek(0)
-        destination.put_blob(layer_descriptor, layer)
-        destination.put_manifest(manifest_bytes, mt.OCI_MANIFEST, Digest.of(manifest_bytes))
+        for descriptor in layers:
+            stream = (new_blobs or {}).get(descriptor.digest)
+            if stream is not None:
+                destination.put_blob(descriptor, stream)
+            elif not destination.has_blob(descriptor.digest):
+                raise NotFound(f"layer blob {descriptor.digest} is not in the store")
+        destination.put_blob(config_descriptor, io.BytesIO(config_bytes))
+        destination.put_manifest(manifest_bytes, mt.OCI_MANIFEST, manifest_digest)
         destination.commit()
     except BaseException:
         destination.abort()
         raise
     destination.close()
-    return destination.committed[-1]
+    record = destination.committed[-1]
+    for name in names[1:]:
+        store.metadata.tag(normalize_name(name), record.id)
+    return store.metadata.get_image(record.id) if len(names) > 1 else record
+
+
+def _recorded(
+    store: Store, image_id: str, manifest_digest: str, names: Sequence[str]
+) -> ImageRecord | None:
+    """The image if the store has it with this manifest, named `names`; None when it is
+    not there (or went while being named)."""
+    metadata = store.metadata
+    try:
+        if metadata.get_image(image_id).manifest_digest != manifest_digest:
+            return None
+        for name in names:
+            metadata.tag(normalize_name(name), image_id)
+        return metadata.get_image(image_id)
+    except NotFound:
+        return None
 
 
 def import_tarball(
