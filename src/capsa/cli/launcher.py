@@ -29,6 +29,7 @@ CLI_MODULES = (
     "capsa.cli.remote",
     "capsa.paths",
     "capsa.fastjson",
+    "capsa.detach",
 )
 
 

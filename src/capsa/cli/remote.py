@@ -20,6 +20,7 @@ import sys
 import time
 
 from capsa import fastjson
+from capsa.detach import start_detached
 
 TYPE_CHECKING = False  # typing itself costs an import
 if TYPE_CHECKING:
@@ -54,26 +55,11 @@ def _start_server(path: str) -> None:
     """`python -m capsa.cli.server RUN_DIR`, detached: its own session, not our child."""
     run_dir = os.path.dirname(path)
     os.makedirs(run_dir, mode=0o700, exist_ok=True)
-    first = os.fork()
-    if first == 0:  # pragma: no cover - the intermediate child
-        try:
-            os.setsid()
-            if os.fork() == 0:
-                null = os.open(os.devnull, os.O_RDWR)
-                log = os.open(
-                    os.path.join(run_dir, "cli-server.log"),
-                    os.O_WRONLY | os.O_CREAT | os.O_APPEND,
-                    0o600,
-                )
-                os.dup2(null, 0)
-                os.dup2(null, 1)
-                os.dup2(log, 2)
-                os.closerange(3, 1 << 16)
-                command = [sys.executable, "-SP", "-m", "capsa.cli.server", run_dir]
-                os.execve(command[0], command, {**os.environ, "PYTHONPATH": ":".join(sys.path)})
-        finally:
-            os._exit(0)
-    os.waitpid(first, 0)
+    start_detached(
+        [sys.executable, "-SP", "-m", "capsa.cli.server", run_dir],
+        os.path.join(run_dir, "cli-server.log"),
+        {**os.environ, "PYTHONPATH": ":".join(sys.path)},
+    )
 
 
 def _server(path: str) -> _socket.socket | None:

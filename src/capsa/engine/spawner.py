@@ -43,6 +43,7 @@ from typing import Any
 
 from capsa import errors
 from capsa.config import Config
+from capsa.detach import start_detached
 from capsa.engine.layout import Layout
 from capsa.errors import (
     CapsaError,
@@ -150,21 +151,7 @@ def _launch(config: Config) -> None:
         "--run-root",
         os.fspath(config.run_root),
     ]
-    first = os.fork()
-    if first == 0:  # pragma: no cover - the intermediate child
-        try:
-            os.setsid()
-            if os.fork() == 0:
-                null = os.open(os.devnull, os.O_RDWR)
-                out = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-                os.dup2(null, 0)
-                os.dup2(null, 1)
-                os.dup2(out, 2)
-                os.closerange(3, 1 << 16)
-                os.execv(command[0], command)
-        finally:
-            os._exit(0)
-    os.waitpid(first, 0)
+    start_detached(command, log)
 
 
 # -- the host ------------------------------------------------------------------------------
