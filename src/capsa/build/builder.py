@@ -51,6 +51,7 @@ from capsa.oci.platform import Platform, host_platform
 if TYPE_CHECKING:
     from concurrent.futures import Future
 
+    from capsa.build.container import WorkingContainer
     from capsa.build.mounts import RunMount, Secret
     from capsa.engine.spec import MountSpec
     from capsa.store.metadata import ImageRecord
@@ -475,8 +476,7 @@ class Builder:
                             hint="its output is above",
                         ) from None
                     raise
-            created = self._time(time.time())
-            layer = self._commit(container, state, key, created, created_by)
+            layer = self._commit(container, state, key, created_by)
         except BaseException:
             container.discard()
             raise
@@ -813,9 +813,7 @@ class Builder:
                     except (InvalidArgument, OSError) as exc:
                         message = exc.message if isinstance(exc, InvalidArgument) else str(exc)
                         raise fail(instruction, self.filename, message) from None
-            container.unmount()
-            created = self._time(time.time())
-            layer = self._commit(container, state, key, created, created_by)
+            layer = self._commit(container, state, key, created_by)
         except BaseException:
             container.discard()
             raise
@@ -959,12 +957,13 @@ class Builder:
         )
 
     def _commit(
-        self, container: Any, state: ImageState, key: str, created: str, created_by: str
+        self, container: WorkingContainer, state: ImageState, key: str, created_by: str
     ) -> LayerRef | None:
         """The step's layer, None when it changed nothing (BuildKit's empty layer: only a
         history entry)."""
         from capsa.store.commit import commit_snapshot
 
+        created = self._time(None)
         assert self._lease is not None
         container.unmount()
         record, result = commit_snapshot(

@@ -25,12 +25,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import IO
 
-from capsa.build.context import (  # noqa: F401 - destination_path: COPY's rules, here too
-    Source,
-    destination_path,
-    source_path,
-    walk_files,
-)
+from capsa.build.context import Source, source_path, walk_files
 from capsa.errors import InvalidArgument, NotFound
 from capsa.kernel.paths import open_in_root, try_open_in_root
 

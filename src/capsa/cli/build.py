@@ -176,13 +176,7 @@ def _open_context(options: Any) -> tuple[Any, str, str]:
     if options.context == "-":
         data = sys.stdin.buffer.read()
         if _is_tar(data):
-            context = BuildContext.from_tar(io.BytesIO(data))
-            try:
-                text, name = _read_dockerfile(options, context.root)
-            except BaseException:
-                context.close()
-                raise
-            return context, text, name
+            return _tar_context(options, io.BytesIO(data))
         # `capsa build - < Dockerfile`: the Dockerfile alone, an empty context.
         import tempfile
 
@@ -195,18 +189,26 @@ def _open_context(options: Any) -> tuple[Any, str, str]:
         )
     if os.path.isfile(options.context):
         with open(options.context, "rb") as f:
-            context = BuildContext.from_tar(f)
-        try:
-            text, name = _read_dockerfile(options, context.root)
-        except BaseException:
-            context.close()
-            raise
-        return context, text, name
+            return _tar_context(options, f)
     if not os.path.isdir(options.context):
         raise NotFound(f"build context {options.context}: no such directory")
     text, name = _read_dockerfile(options, options.context)
     dockerfile_relative = os.path.relpath(os.path.abspath(name), os.path.abspath(options.context))
     return BuildContext(options.context, dockerfile=dockerfile_relative), text, name
+
+
+def _tar_context(options: Any, stream: IO[bytes]) -> tuple[Any, str, str]:
+    """A context sent as a tar, unpacked, and the Dockerfile read from it; the unpacked
+    tree goes again if the Dockerfile cannot be read."""
+    from capsa.build.context import BuildContext
+
+    context = BuildContext.from_tar(stream)
+    try:
+        text, name = _read_dockerfile(options, context.root)
+    except BaseException:
+        context.close()
+        raise
+    return context, text, name
 
 
 def _is_tar(data: bytes) -> bool:

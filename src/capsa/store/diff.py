@@ -273,6 +273,16 @@ class _Differ:
             if keep is Keep.IF_NEEDED and len(self.pending) >= depth:
                 del self.pending[depth - 1 :]
 
+    def descend(
+        self, name: bytes, fd: int, base: bytes, st: Stat, keep: Keep, walk: Callable[[int], None]
+    ) -> None:
+        """directory(), with `walk` given the directory opened (and closed after)."""
+        child = os.open(base, _DIR_FLAGS, dir_fd=fd)
+        try:
+            self.directory(name, fd, base, st, keep, partial(walk, child))
+        finally:
+            os.close(child)
+
     def overlay(self, fd: int, prefix: bytes) -> None:
         for base in self.children(fd):
             name = prefix + base
@@ -292,13 +302,7 @@ class _Differ:
                         f"cannot diff {name.decode(errors='replace')}: it has {attr.decode()}",
                         hint="mount overlay with redirect_dir=off and metacopy=off",
                     )
-            child = os.open(base, _DIR_FLAGS, dir_fd=fd)
-            try:
-                self.directory(
-                    name, fd, base, st, keep, partial(self._overlay_dir, child, name, st)
-                )
-            finally:
-                os.close(child)
+            self.descend(name, fd, base, st, keep, partial(self._overlay_dir, name=name, st=st))
 
     def _overlay_dir(self, fd: int, name: bytes, st: Stat) -> None:
         if any(self.ops.fgetxattr(fd, attr) == b"y" for attr in _OPAQUE):
@@ -315,13 +319,7 @@ class _Differ:
             if not st.is_dir:
                 self.entry(name, fd, base, st)
                 continue
-            child = os.open(base, _DIR_FLAGS, dir_fd=fd)
-            try:
-                self.directory(
-                    name, fd, base, st, keep, partial(self.everything, child, name + b"/")
-                )
-            finally:
-                os.close(child)
+            self.descend(name, fd, base, st, keep, partial(self.everything, prefix=name + b"/"))
 
     def compare(self, lower_fd: int, upper_fd: int, prefix: bytes) -> None:
         lower_names = set(self.children(lower_fd))
@@ -341,18 +339,8 @@ class _Differ:
                 if not ust.is_dir:
                     self.entry(name, upper_fd, base, ust)
                     continue
-                child = os.open(base, _DIR_FLAGS, dir_fd=upper_fd)
-                try:
-                    self.directory(
-                        name,
-                        upper_fd,
-                        base,
-                        ust,
-                        keep,
-                        partial(self.everything, child, name + b"/"),
-                    )
-                finally:
-                    os.close(child)
+                walk = partial(self.everything, prefix=name + b"/")
+                self.descend(name, upper_fd, base, ust, keep, walk)
                 continue
             changed = not self._same(lower_fd, upper_fd, base, lst, ust)
             keep = self.keep(name, ust) if changed else Keep.IF_NEEDED

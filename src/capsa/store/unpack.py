@@ -53,10 +53,9 @@ from capsa.store.blobs import Readable
 from capsa.store.compression import MAGIC_LENGTH, Compression, decompressed, detect
 from capsa.store.errors import DigestMismatch, LayerRefused
 from capsa.store.fsops import AT_FDCWD, FsOps, RealFsOps, Stat
-from capsa.store.layerformat import (  # noqa: F401 - re-exported: the unpacker's words
+from capsa.store.layerformat import (
     OPAQUE_MARKER,
     OPAQUE_XATTR,
-    USER_OPAQUE_XATTR,
     WHITEOUT_PREFIX,
     IdMapper,
     Style,

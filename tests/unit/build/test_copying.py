@@ -13,14 +13,13 @@ from pathlib import Path
 
 import pytest
 
-from capsa.build.context import Source, match_sources
+from capsa.build.context import Source, destination_path, match_sources
 from capsa.build.copying import (
     CopyOptions,
     RootWriter,
     archive_kind,
     archive_kind_of,
     copy_sources,
-    destination_path,
     extract_archive,
 )
 from capsa.errors import InvalidArgument
@@ -218,9 +217,7 @@ def test_a_link_climbing_out_of_the_root_stays_inside(
     assert not (tmp_path / "escaped.txt").exists()
 
 
-def test_an_absolute_link_is_resolved_in_the_root(
-    tmp_path: Path, ctx: Path, rootfs: Path
-) -> None:
+def test_an_absolute_link_is_resolved_in_the_root(tmp_path: Path, ctx: Path, rootfs: Path) -> None:
     outside = tmp_path / "outside"
     outside.mkdir()
     (rootfs / "inside" / outside.relative_to("/")).mkdir(parents=True)

@@ -15,10 +15,10 @@ from store_tars import dir_, members, reg, tar_bytes
 from capsa.store.commit import layer_from_snapshot
 from capsa.store.diff import Keep, Select
 from capsa.store.fsops import AT_FDCWD, RecordingFsOps, Stat
+from capsa.store.layerformat import Style
 from capsa.store.layers import chain_id
 from capsa.store.snapshots import Kind
 from capsa.store.store import Store
-from capsa.store.unpack import Style
 
 
 @pytest.fixture

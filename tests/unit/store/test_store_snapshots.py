@@ -12,8 +12,8 @@ from snapshot_suite import CHECKS, Env, commit_layer
 
 from capsa.errors import InvalidArgument
 from capsa.store.fsops import AT_FDCWD, RecordingFsOps
+from capsa.store.layerformat import Style
 from capsa.store.snapshots import Mount, OverlaySnapshotter, VfsSnapshotter
-from capsa.store.unpack import Style
 
 
 @pytest.fixture

@@ -31,13 +31,8 @@ from capsa.store.compression import Compression
 from capsa.store.errors import DigestMismatch, LayerRefused
 from capsa.store.fsops import RecordingFsOps
 from capsa.store.idmap import IdMap
-from capsa.store.unpack import (
-    USER_OPAQUE_XATTR,
-    Style,
-    UnpackResult,
-    apply_layer,
-    unpack_layer,
-)
+from capsa.store.layerformat import USER_OPAQUE_XATTR, Style
+from capsa.store.unpack import UnpackResult, apply_layer, unpack_layer
 
 
 @pytest.fixture
