@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -36,3 +38,30 @@ def public_tmp() -> Iterator[Path]:
     path.chmod(0o755)
     yield path
     shutil.rmtree(path, ignore_errors=True)
+
+
+# The parent cgroups containers are made under (the engine's and the runtime's default):
+# made on first use and shared, so no single test removes them; the session does, when
+# it made them and they are empty again.
+PARENT_CGROUPS = ("capsa", "capsa-runtime")
+
+
+def _parent_cgroups() -> set[str]:
+    import glob
+
+    found: set[str] = set()
+    for name in PARENT_CGROUPS:
+        found.update(glob.glob(f"/sys/fs/cgroup/*/{name}"))
+        found.update(glob.glob(f"/sys/fs/cgroup/{name}"))
+    return {path for path in found if os.path.isdir(path)}
+
+
+@pytest.fixture(scope="session", autouse=True)
+def remove_parent_cgroups_made() -> Iterator[None]:
+    before = _parent_cgroups()
+    yield
+    if os.geteuid() != 0:
+        return
+    for path in sorted(_parent_cgroups() - before):
+        with contextlib.suppress(OSError):  # still in use (not empty): leave it
+            os.rmdir(path)
