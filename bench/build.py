@@ -23,8 +23,9 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
+
+from _tools import Tool
 
 CAPSA = str(Path(sys.executable).with_name("capsa"))
 PODMAN = shutil.which("podman")
@@ -40,36 +41,18 @@ CMD ["cat", "/app/file.txt"]
 """
 
 
-class Tool:
+class BuildTool(Tool):
     def __init__(self, name: str, argv: list[str], build: list[str], env: dict[str, str]):
-        self.name = name
-        self.argv = argv
+        super().__init__(name, argv, env)
         self.build_argv = build  # the build command and the flags every build takes
-        self.env = env
-
-    def __call__(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-        done = subprocess.run(
-            [*self.argv, *args],
-            env=self.env,
-            stdin=subprocess.DEVNULL,
-            capture_output=True,
-            text=True,
-            check=False,
-            timeout=300,
-        )
-        if check and done.returncode != 0:
-            raise RuntimeError(f"{self.name} {' '.join(args)}: {done.stderr.strip()}")
-        return done
 
     def timed_build(self, context: Path, *extra: str) -> float:
-        start = time.perf_counter()
-        self(*self.build_argv, *extra, "-t", "localhost/bench:latest", str(context))
-        return time.perf_counter() - start
+        return self.timed(*self.build_argv, *extra, "-t", "localhost/bench:latest", str(context))
 
 
-def make_tools(base: Path, netns: str) -> list[Tool]:
+def make_tools(base: Path, netns: str) -> list[BuildTool]:
     enter = ["nsenter", f"--net={netns}"]
-    capsa = Tool(
+    capsa = BuildTool(
         "capsa",
         [*enter, CAPSA],
         ["build", "-q", "--network", "none"],
@@ -82,7 +65,7 @@ def make_tools(base: Path, netns: str) -> list[Tool]:
     flags = ["--pull=never", "--network", "none", "--layers"]
     if PODMAN is not None:
         storage = ["--root", str(base / "podman"), "--runroot", str(base / "podman-run")]
-        podman = Tool(
+        podman = BuildTool(
             "podman",
             [*enter, PODMAN, *storage, "--cgroup-manager", "cgroupfs", "--runtime", RUNC],
             ["build", "-q", *flags],
@@ -92,7 +75,7 @@ def make_tools(base: Path, netns: str) -> list[Tool]:
         tools.append(podman)
     if BUILDAH is not None:
         storage = ["--root", str(base / "buildah"), "--runroot", str(base / "buildah-run")]
-        buildah = Tool(
+        buildah = BuildTool(
             "buildah",
             [*enter, BUILDAH, *storage, "--cgroup-manager", "cgroupfs"],
             ["bud", "-q", "--runtime", RUNC, *flags],
@@ -107,7 +90,7 @@ def median_ms(samples: list[float]) -> float:
     return statistics.median(samples) * 1000
 
 
-def bench(tools: list[Tool], context: Path, runs: int) -> dict[tuple[str, str], float]:
+def bench(tools: list[BuildTool], context: Path, runs: int) -> dict[tuple[str, str], float]:
     cases = {"cold": ("--no-cache",), "warm": ()}
     samples: dict[tuple[str, str], list[float]] = {
         (case, tool.name): [] for case in cases for tool in tools
@@ -121,7 +104,7 @@ def bench(tools: list[Tool], context: Path, runs: int) -> dict[tuple[str, str], 
     return {key: median_ms(values) for key, values in samples.items()}
 
 
-def report(medians: dict[tuple[str, str], float], tools: list[Tool], runs: int) -> None:
+def report(medians: dict[tuple[str, str], float], tools: list[BuildTool], runs: int) -> None:
     print(f"build, FROM busybox + RUN + COPY + ENV + CMD, median of {runs}")
     others = [tool.name for tool in tools if tool.name != "capsa"]
     for case in ("cold", "warm"):
@@ -160,7 +143,7 @@ def main() -> int:
     netns_name = f"capsa-bench-build-{os.getpid()}"
     subprocess.run(["ip", "netns", "add", netns_name], check=True)
     netns = f"/run/netns/{netns_name}"
-    tools: list[Tool] = []
+    tools: list[BuildTool] = []
     try:
         subprocess.run(["ip", "-n", netns_name, "link", "set", "lo", "up"], check=True)
         tools = make_tools(base, netns)

@@ -30,36 +30,12 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from _tools import Tool
+
 CAPSA = str(Path(sys.executable).with_name("capsa"))
 PODMAN = shutil.which("podman")
 PODMAN_FLAGS = ["--cgroup-manager", "cgroupfs", "--runtime", "runc"]
 PODMAN_RUN = ["--ulimit", "nofile=1024:1024", "--ulimit", "nproc=1024:1024"]
-
-
-class Tool:
-    def __init__(self, name: str, argv: list[str], env: dict[str, str]) -> None:
-        self.name = name
-        self.argv = argv
-        self.env = env
-
-    def __call__(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-        done = subprocess.run(
-            [*self.argv, *args],
-            env=self.env,
-            stdin=subprocess.DEVNULL,
-            capture_output=True,
-            text=True,
-            check=False,
-            timeout=300,
-        )
-        if check and done.returncode != 0:
-            raise RuntimeError(f"{self.name} {' '.join(args)}: {done.stderr.strip()}")
-        return done
-
-    def timed(self, *args: str) -> float:
-        start = time.perf_counter()
-        self(*args)
-        return time.perf_counter() - start
 
 
 def make_tools(base: Path, netns: str) -> tuple[Tool, Tool | None]:
