@@ -29,12 +29,9 @@ def prune(args: list[str]) -> int:
             )
         older_than = seconds
     if not options.force:
-        sys.stdout.write(
-            "WARNING! This will remove all dangling build cache. "
-            "Are you sure you want to continue? [y/N] "
-        )
-        sys.stdout.flush()
-        if sys.stdin.readline().strip().lower() not in ("y", "yes"):
+        from capsa.cli.image_cmds import confirm
+
+        if not confirm("WARNING! This will remove all dangling build cache."):
             return 0
     with open_store(options.root) as store:
         freed = prune_cache(store, everything=options.all, older_than=older_than)
