@@ -357,7 +357,7 @@ class Builder:
             if keyword == "CMD":
                 state.cmd_inherited = False
             state.config = config
-            state.key = step_key(state.key, keyword, history, config.get(_FIELD.get(keyword, "")))
+            state.key = step_key(state.key, keyword, config)  # what the step made of it
             state.history.append(
                 {"created": state.created, "created_by": history, "empty_layer": True}
             )
@@ -1052,16 +1052,6 @@ class Builder:
         return record_image(
             self.store, config_bytes, layers, names=list(dict.fromkeys(self.options.tags))
         )
-
-
-_FIELD = {
-    "ENV": "Env",
-    "LABEL": "Labels",
-    "CMD": "Cmd",
-    "ENTRYPOINT": "Entrypoint",
-    "SHELL": "Shell",
-    "HEALTHCHECK": "Healthcheck",
-}
 
 
 def _pivoted(sources: list[Source], text: str) -> list[Source]:

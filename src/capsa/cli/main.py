@@ -117,7 +117,7 @@ def main(argv: list[str] | None = None) -> int:
     if command not in COMMANDS:
         sys.stderr.write(f"capsa: unknown command {command!r}; see capsa --help\n")
         return 125
-    if command in SERVED and os.environ.get("CAPSA_NO_SERVER") != "1":
+    if command in SERVED:
         from capsa.cli.remote import run_remote
 
         # A killed `capsa run` leaves its container running, as Docker's; a killed build
