@@ -13,6 +13,11 @@ _DURATION_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h)")
 _DURATION_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1, "m": 60, "h": 3600}
 
 
+def rfc3339(seconds: float) -> str:
+    """Whole seconds, as image configs carry their times: 2023-11-14T22:13:20Z."""
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(int(seconds)))
+
+
 def rfc3339_nano(ns: int | None = None) -> str:
     ns = time.time_ns() if ns is None else ns
     stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ns // 10**9))

@@ -21,7 +21,6 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
 from capsa.build.cache import BuildCache, CachedLayer, step_key
@@ -47,6 +46,7 @@ from capsa.build.stages import Plan, Stage, find_stage, plan_stages
 from capsa.errors import CapsaError, InvalidArgument, NotFound
 from capsa.oci import media_types as mt
 from capsa.oci.platform import Platform, host_platform
+from capsa.times import rfc3339
 
 if TYPE_CHECKING:
     from concurrent.futures import Future
@@ -143,10 +143,6 @@ class BuildResult:
     names: tuple[str, ...]
     steps: int
     cached: int
-
-
-def rfc3339(seconds: float) -> str:
-    return datetime.fromtimestamp(int(seconds), UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def automatic_args(platform: Platform) -> dict[str, str]:

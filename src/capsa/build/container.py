@@ -23,7 +23,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from capsa.errors import CapsaError, InvalidArgument
+from capsa.errors import CapsaError
 from capsa.kernel.paths import try_open_in_root
 from capsa.store.mount import mount_all, unmount_all
 
@@ -100,7 +100,7 @@ class WorkingContainer:
     def run(self, request: RunRequest, output: Output) -> None:
         """Run the command; RunFailed with its status when it fails."""
         from capsa.engine import etcfiles, ociconfig
-        from capsa.engine.prepare import make_workdir
+        from capsa.engine.prepare import cgroup_v2, make_workdir
         from capsa.engine.security import security_context
         from capsa.engine.spec import ContainerSpec, Networking
         from capsa.engine.users import resolve_in_rootfs
@@ -137,7 +137,7 @@ class WorkingContainer:
             capabilities=security.capabilities,
             seccomp=security.seccomp,
             no_new_privileges=security.no_new_privileges,
-            cgroup_v2=_cgroup_v2(),
+            cgroup_v2=cgroup_v2(),
         )
         config = ociconfig.build_config(spec, {}, ctx)
         stubs = _missing_paths(self.rootfs, [m["destination"] for m in config["mounts"]])
@@ -155,12 +155,6 @@ class WorkingContainer:
                 f"the command {' '.join(request.args)!r} exited with status {status}",
                 status=status,
             )
-
-
-def _cgroup_v2() -> bool:
-    from capsa.cgroups import detect_mode
-
-    return str(detect_mode()) == "unified"
 
 
 def _exists_in_root(root_fd: int, path: str) -> bool:
@@ -296,9 +290,3 @@ def _force_delete(runtime_root: str, container_id: str) -> None:
     if store.exists(container_id):
         with contextlib.suppress(CapsaError, OSError):
             delete_container(store, container_id, force=True)
-
-
-def check_absolute(path: str, what: str) -> str:
-    if not path.startswith("/"):
-        raise InvalidArgument(f"{what} {path!r} must be an absolute path")
-    return os.path.normpath(path)

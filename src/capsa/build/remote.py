@@ -27,10 +27,6 @@ def is_git(source: str) -> bool:
     )
 
 
-def is_url(source: str) -> bool:
-    return source.startswith(("http://", "https://")) and not is_git(source)
-
-
 def fetch_url(url: str, directory: str) -> str:
     """Download `url` into `directory` as Docker names it (the last part of the URL's
     path, else "download"), mode 0600, its mtime the Last-Modified header's; returns the

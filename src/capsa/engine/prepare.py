@@ -78,7 +78,7 @@ def prepare_bundle(
         capabilities=security.capabilities,
         seccomp=security.seccomp,
         no_new_privileges=security.no_new_privileges,
-        cgroup_v2=_cgroup_v2(),
+        cgroup_v2=cgroup_v2(),
         apparmor=security.apparmor,
         selinux_label=security.selinux_label,
     )
@@ -115,7 +115,7 @@ def _network_etc_files(
     return hosts, resolv
 
 
-def _cgroup_v2() -> bool:
+def cgroup_v2() -> bool:
     from capsa.cgroups import detect_mode
 
     return str(detect_mode()) == "unified"

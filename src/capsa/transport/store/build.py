@@ -11,9 +11,9 @@ import shutil
 import stat
 import tarfile
 import tempfile
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import replace
-from datetime import UTC, datetime
 from typing import IO, TYPE_CHECKING
 
 from capsa.errors import InvalidArgument, NotFound
@@ -25,6 +25,7 @@ from capsa.oci.image_config import ContainerConfig, History, ImageConfig, RootFS
 from capsa.oci.manifest import Manifest
 from capsa.oci.media_types import Compression
 from capsa.oci.platform import Platform, host_platform
+from capsa.times import rfc3339
 from capsa.transport import compression
 from capsa.transport.store.find import normalize_name
 from capsa.transport.types import CHUNK
@@ -36,10 +37,6 @@ if TYPE_CHECKING:
 
 DEFAULT_IMAGE = "localhost/busybox:latest"
 DEFAULT_PATH = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-
-
-def rfc3339(seconds: float) -> str:
-    return datetime.fromtimestamp(int(seconds), UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def commit_layer_image(
@@ -160,7 +157,7 @@ def import_tarball(
         raw.seek(0)
         kind = compression.detect(raw.read(compression.MAGIC_LENGTH))
         raw.seek(0)
-        created = rfc3339(datetime.now(UTC).timestamp() if now is None else now)
+        created = rfc3339(time.time() if now is None else now)
         by = f"capsa import {source}".rstrip()
         if kind is Compression.NONE:
             return commit_layer_image(
