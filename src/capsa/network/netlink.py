@@ -361,7 +361,9 @@ class Netlink:
             )
         return result
 
-    def add_default_route(self, gateway: ipaddress.IPv4Address, index: int) -> None:
+    def add_default_route(
+        self, gateway: ipaddress.IPv4Address, index: int, mtu: int | None = None
+    ) -> None:
         msg = self._rtmsg()
         msg["family"] = socket.AF_INET
         msg["dst_len"] = 0
@@ -370,6 +372,8 @@ class Netlink:
         msg["scope"] = RT_SCOPE_UNIVERSE
         msg["type"] = RTN_UNICAST
         msg["attrs"] = [("RTA_GATEWAY", str(gateway)), ("RTA_OIF", index)]
+        if mtu:
+            msg["attrs"].append(("RTA_METRICS", {"attrs": [("RTAX_MTU", mtu)]}))
         self._request(
             msg, RTM_NEWROUTE, NLM_F_CREATE | NLM_F_EXCL, f"adding a default route via {gateway}"
         )

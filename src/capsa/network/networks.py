@@ -182,7 +182,6 @@ class Networks:
                     OPT_MASQUERADE: "true",
                     "com.docker.network.bridge.host_binding_ipv4": "0.0.0.0",
                     OPT_BRIDGE_NAME: f"{BRIDGE_PREFIX}0",
-                    OPT_MTU: "1500",
                 },
             )
         except AlreadyExists:  # another process made it first

@@ -36,7 +36,7 @@ def ensure_bridge(nl: Netlink, network: Network) -> tuple[int, bool]:
     created = False
     if link is None:
         try:
-            index = nl.add_bridge(network.bridge, mac_for(network.gateway), network.mtu)
+            index = nl.add_bridge(network.bridge, mac_for(network.gateway), network.link_mtu)
         except NetlinkError as error:
             raise CapsaError(
                 f"cannot create bridge {network.bridge} of network {network.name}: {error.strerror}"
@@ -81,7 +81,7 @@ def add_endpoint(
         raise NotFound(f"network namespace {endpoint.netns} does not exist") from None
     try:
         index = nl.add_veth(
-            endpoint.host_interface, endpoint.interface, fd, endpoint.mac, network.mtu
+            endpoint.host_interface, endpoint.interface, fd, endpoint.mac, network.link_mtu
         )
     except NetlinkError as error:
         if error.errno == errno.EEXIST:
@@ -109,4 +109,4 @@ def add_endpoint(
         )
         inside.set_link(link.index, up=True, what=f"bringing {endpoint.interface} up")
         if endpoint.gateway_route:
-            inside.add_default_route(network.gateway, link.index)
+            inside.add_default_route(network.gateway, link.index, network.route_mtu)

@@ -303,3 +303,33 @@ def test_dns_server_comes_back_after_it_was_killed(lab: Lab) -> None:
     lab.networks.teardown(A)
     lab.networks.teardown(B)
     assert not pid_file.exists()
+
+
+def _connected_mss(netns: object, host: str, port: int) -> int:
+    """The MSS a TCP connection from `netns` to host:port settles on."""
+    with entered(netns):  # type: ignore[arg-type]
+        conn = socket.create_connection((host, port), timeout=5)
+    with conn:
+        return conn.getsockopt(socket.IPPROTO_TCP, socket.TCP_MAXSEG)
+
+
+def test_links_carry_64k_frames_and_the_way_out_keeps_1500(lab: Lab) -> None:
+    one = lab.container()
+    lab.networks.setup(A, one, [Attachment("bridge")])
+    lab.networks.create("small", options={"mtu": "1400"})
+    two = lab.container()
+    lab.networks.setup(B, two, [Attachment("small")])
+    lab.serve_tcp(lab.host, 7001)
+    lab.serve_tcp(lab.outside, 7002)
+    gateway = str(lab.networks.get("bridge").gateway)
+    # The default bridge: 64 KiB frames on the link, Docker's 1500 by the default route.
+    assert "mtu 65535" in lab.sh(one, "ip link show eth0").stdout
+    assert "mtu 1500" in lab.sh(one, "ip route show default").stdout
+    assert _connected_mss(one, gateway, 7001) > 9000  # capped by half the window at first
+    assert _connected_mss(one, str(UPLINK_OUTSIDE.ip), 7002) <= 1460
+    # An `mtu` option is the link's, as Docker's, and no route MTU is needed.
+    assert "mtu 1400" in lab.sh(two, "ip link show eth0").stdout
+    assert "mtu" not in lab.sh(two, "ip route show default").stdout
+    assert _connected_mss(two, str(UPLINK_OUTSIDE.ip), 7002) <= 1360
+    lab.networks.teardown(A)
+    lab.networks.teardown(B)
