@@ -468,6 +468,15 @@ class FsManager:
 
     # -- statistics ------------------------------------------------------------------
 
+    def oom_kills(self) -> int | None:
+        from capsa.cgroups import memory
+
+        if "memory" in self._v1:
+            return memory.oom_kills_v1(self._files, self._v1["memory"])
+        if self._unified is not None:
+            return memory.oom_kills_v2(self._files, self._unified)
+        return None
+
     def stats(self) -> CgroupStats:
         from capsa.cgroups import cpu, memory, pids
         from capsa.cgroups.stats import CgroupStats

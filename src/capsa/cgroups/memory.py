@@ -278,7 +278,6 @@ def stats_v1(files: CgroupFiles, directory: str) -> dict[str, int | None]:
     stat = flat_keyed(files.read_optional(directory, "memory.stat"))
     memsw_usage = _int(files.read_optional(directory, "memory.memsw.usage_in_bytes"))
     memsw_limit = _limit_value(files.read_optional(directory, "memory.memsw.limit_in_bytes"))
-    oom = flat_keyed(files.read_optional(directory, "memory.oom_control"))
     swap_usage = None
     if memsw_usage is not None and usage is not None:
         swap_usage = max(memsw_usage - usage, 0)
@@ -292,13 +291,21 @@ def stats_v1(files: CgroupFiles, directory: str) -> dict[str, int | None]:
         "memory_cache": stat.get("total_cache", stat.get("cache")),
         "swap_usage": swap_usage,
         "swap_limit": swap_limit,
-        "oom_kills": oom.get("oom_kill"),
+        "oom_kills": oom_kills_v1(files, directory),
     }
+
+
+def oom_kills_v1(files: CgroupFiles, directory: str) -> int | None:
+    return flat_keyed(files.read_optional(directory, "memory.oom_control")).get("oom_kill")
+
+
+def oom_kills_v2(files: CgroupFiles, directory: str) -> int | None:
+    events = files.read_optional(directory, "memory.events")
+    return flat_keyed(events).get("oom_kill") if events is not None else None
 
 
 def stats_v2(files: CgroupFiles, directory: str) -> dict[str, int | None]:
     stat = flat_keyed(files.read_optional(directory, "memory.stat"))
-    events = files.read_optional(directory, "memory.events")
     return {
         "memory_usage": _int(files.read_optional(directory, "memory.current")),
         "memory_limit": _limit_value(files.read_optional(directory, "memory.max")),
@@ -306,5 +313,5 @@ def stats_v2(files: CgroupFiles, directory: str) -> dict[str, int | None]:
         "memory_cache": stat.get("file"),
         "swap_usage": _int(files.read_optional(directory, "memory.swap.current")),
         "swap_limit": _limit_value(files.read_optional(directory, "memory.swap.max")),
-        "oom_kills": flat_keyed(events).get("oom_kill") if events is not None else None,
+        "oom_kills": oom_kills_v2(files, directory),
     }

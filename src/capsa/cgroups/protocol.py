@@ -63,6 +63,10 @@ class CgroupManager(Protocol):
 
     def stats(self) -> CgroupStats: ...
 
+    def oom_kills(self) -> int | None:
+        """How many processes the OOM killer took in this cgroup (one file read)."""
+        ...
+
     def kill_all(self, signal: int = SIGKILL) -> None:
         """Send a signal to every process in the container's cgroup."""
         ...

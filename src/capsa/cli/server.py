@@ -26,6 +26,7 @@ handling undoes its partial work), or, when the request says `"hangup": "detach"
 from __future__ import annotations
 
 import array
+import contextlib
 import json
 import os
 import select
@@ -42,7 +43,10 @@ SOCKET_NAME = "cli.sock"
 
 # What the commands served here import: loaded once, shared by every child.
 PRELOAD = (
+    "capsa.cli.main",
+    "capsa.cli.remote",
     "capsa.cli.container_cmds",
+    "capsa.engine.etcfiles",
     "capsa.cli._runflags",
     "capsa.cli._attach",
     "capsa.engine.spawner",
@@ -187,11 +191,14 @@ def _watch_caller(connection: socket.socket, *, detach: bool) -> None:
 
 
 def _warm() -> None:
-    """Make once what every `capsa run` in a child would make again: its flag parser."""
+    """Make once what every `capsa run` in a child would make again: its flag parser, and
+    the patterns argparse compiles while parsing (re's cache, inherited by the fork)."""
     from capsa.cli._runflags import run_parser
 
-    run_parser("run", "Create and start a container from an image")
+    parser = run_parser("run", "Create and start a container from an image")
     run_parser("create", "Create a container from an image, not started")
+    with contextlib.suppress(SystemExit):  # a flag renamed must not keep the server down
+        parser.parse_args(["--rm", "-it", "--network", "none", "-e", "A=1", "-v", "/a:/b", "x"])
 
 
 def serve(run_dir: str) -> int:

@@ -34,6 +34,7 @@ from capsa.store._files import FileLock
 
 if TYPE_CHECKING:
     import socket
+    from collections.abc import Callable
 
     from capsa.store.store import Store
 
@@ -413,15 +414,19 @@ class Engine:
             self.destroy(record.id, volumes=volumes)
         return record
 
-    def destroy(self, container_id: str, *, volumes: bool = False) -> None:
+    def destroy(
+        self, container_id: str, *, volumes: bool = False, record: ContainerRecord | None = None
+    ) -> None:
         """Remove every trace of a stopped container: runtime state, mounts, snapshot,
-        files, database row; anonymous volumes too with `volumes`. Idempotent."""
+        files, database row; anonymous volumes too with `volumes`. Idempotent. `record`:
+        the container's row as just read, if the caller has it."""
         from capsa.engine import prepare, rootfs
 
-        try:
-            record = self.db.container(container_id)
-        except NotFound:
-            return
+        if record is None:
+            try:
+                record = self.db.container(container_id)
+            except NotFound:
+                return
         for name in {record.state.runtime or record.spec.runtime, record.spec.runtime}:
             with contextlib.suppress(CapsaError, OSError):
                 self.runtime(name).delete(container_id, force=True)
@@ -507,7 +512,14 @@ def _validate(spec: ContainerSpec) -> None:
         raise InvalidArgument(f"unknown log driver {spec.log_driver!r}", hint="json-file or none")
 
 
-def mark_starting(engine: Engine, container_id: str) -> None:
-    """A new container about to get its first monitor (capsa run through the spawner)."""
+def mark_starting(
+    engine: Engine,
+    container_id: str,
+    then: Callable[[ContainerState], ContainerState] | None = None,
+) -> ContainerState:
+    """A new container about to get its first monitor (capsa run through the spawner);
+    `then` changes the state further in the same write."""
     with engine.lock(container_id):
-        engine.db.update_state(container_id, _starting)
+        return engine.db.update_state(
+            container_id, _starting if then is None else lambda s: then(_starting(s))
+        )

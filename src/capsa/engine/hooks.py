@@ -8,6 +8,7 @@ back-off and the published ports' sockets the first start's worker handed over."
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import time
@@ -167,10 +168,9 @@ class ContainerHooks:
 
         try:
             path = f"{cgroup_parent or '/capsa'}/{self.id}"
-            stats = create_manager(path, self.id).stats()
+            return bool(create_manager(path, self.id).oom_kills())
         except (CapsaError, OSError):
             return False
-        return bool(stats.oom_kills)
 
     def finished(self, code: int) -> None:
         try:
@@ -187,6 +187,15 @@ class ContainerHooks:
             record = self.engine.db.container(self.id)
         except NotFound:
             return
+        if record.spec.auto_remove:
+            # Straight to removal: the row's interim updates would be deleted with it.
+            try:
+                self.engine.destroy(self.id, volumes=True, record=record)
+            except BaseException:
+                with contextlib.suppress(NotFound):  # a truthful row for `rm -f` to finish
+                    self.engine.db.update_state(self.id, _exited_unmonitored)
+                raise
+            return
         if record.state.status != EXITED:
             self.engine.db.update_state(
                 self.id,
@@ -194,8 +203,6 @@ class ContainerHooks:
             )
         prepare.cleanup_after_exit(self.engine, record)
         self.engine.db.update_state(self.id, lambda s: replace(s, monitor_pid=0, pid=0))
-        if record.spec.auto_remove:
-            self.engine.destroy(self.id, volumes=True)
 
     # -- health checks --------------------------------------------------------------------
 
@@ -237,3 +244,9 @@ class ContainerHooks:
             self.next_check = time.monotonic() + health.next_delay(
                 self.check, state, self.run_started
             )
+
+
+def _exited_unmonitored(state: ContainerState) -> ContainerState:
+    return replace(
+        state, status=EXITED, finished_at=state.finished_at or now_rfc3339(), monitor_pid=0, pid=0
+    )

@@ -239,13 +239,17 @@ def _peer_namespaces(engine: Engine, record: ContainerRecord) -> dict[str, str]:
 
 def cleanup_after_exit(engine: Engine, record: ContainerRecord, *, removing: bool = False) -> None:
     """Undo a start's setup once no restart follows: unmount the root and tear down its
-    networks; the volumes' own mounts stay (they may be shared)."""
+    networks; the volumes' own mounts stay (they may be shared). `removing`: the caller
+    removes the container next, from a `record` it has just read."""
     from capsa.engine import networking
 
     rootfs.unmount(engine.layout.rootfs(record.id))
+    if removing:  # the caller read the row just now, and deletes it next
+        networking.teardown(engine, record, thorough=True)
+        return
     with contextlib.suppress(NotFound):
         record = engine.db.container(record.id)  # the namespace it got at setup
-    networking.teardown(engine, record, thorough=removing)
+    networking.teardown(engine, record)
     with contextlib.suppress(NotFound):
         engine.db.update_state(record.id, lambda s: replace(s, rootfs_mounted=False))
 

@@ -102,26 +102,27 @@ def _start(
     config: Config, job: StartJob, console_socket: str | None, report: socket.socket, host: int
 ) -> None:
     engine = Engine(config)
-    container_id = job.container_id
+
+    def monitored(state: ContainerState) -> ContainerState:
+        return replace(state, monitor_pid=host, monitor_start=start_time(host), boot_id=boot_id())
+
     if job.run_spec is not None:
         from capsa.engine.spawner import error_document
 
         try:
             record = engine.create(ContainerSpec.from_json(job.run_spec))
-            mark_starting(engine, record.id)
+            state = mark_starting(engine, record.id, then=monitored)
         except CapsaError as exc:
             _send(report, {"failed": error_document(exc)})
             return
-        container_id = record.id
+        record = replace(record, state=state)
         _send(report, {"created": record.id, "name": record.name})
-    engine.db.update_state(
-        container_id,
-        lambda s: replace(s, monitor_pid=host, monitor_start=start_time(host), boot_id=boot_id()),
-    )
-    record = engine.db.container(container_id)
+    else:
+        engine.db.update_state(job.container_id, monitored)
+        record = engine.db.container(job.container_id)
     network = _network(engine, record, job.network_ready)
-    pid = _create(engine, container_id, network, console_socket)
-    _run(engine, container_id, job.has_healthcheck)
+    pid = _create(engine, record, network, console_socket)
+    _run(engine, record, job.has_healthcheck)
     fds = network.fds() if network is not None and not job.network_ready else []
     _send(report, {"started": pid}, fds)
 
@@ -135,9 +136,12 @@ def _network(engine: Engine, record: ContainerRecord, ready: bool) -> NetworkSta
 
 
 def _create(
-    engine: Engine, container_id: str, network: NetworkStatus | None, console_socket: str | None
+    engine: Engine,
+    record: ContainerRecord,
+    network: NetworkStatus | None,
+    console_socket: str | None,
 ) -> int:
-    record = engine.db.container(container_id)
+    container_id = record.id
     runtime = engine.runtime(record.spec.runtime)
     try:
         bundle = prepare.prepare_bundle(engine, record, network)
@@ -154,8 +158,8 @@ def _create(
     return pid
 
 
-def _run(engine: Engine, container_id: str, has_healthcheck: bool) -> None:
-    record = engine.db.container(container_id)
+def _run(engine: Engine, record: ContainerRecord, has_healthcheck: bool) -> None:
+    container_id = record.id
     engine.runtime(record.spec.runtime).start(container_id)
     started_at = now_rfc3339()
 

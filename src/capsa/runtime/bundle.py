@@ -15,12 +15,13 @@ if TYPE_CHECKING:
 
 
 class Bundle:
-    __slots__ = ("config", "path", "rootfs")
+    __slots__ = ("config", "path", "raw", "rootfs")
 
-    def __init__(self, path: str, config: dict[str, Any], rootfs: str) -> None:
+    def __init__(self, path: str, config: dict[str, Any], rootfs: str, raw: bytes) -> None:
         self.path = path
         self.config = config
         self.rootfs = rootfs
+        self.raw = raw  # config.json as read: what the container keeps of it
 
 
 def load_bundle(path: str) -> Bundle:
@@ -48,4 +49,4 @@ def load_bundle(path: str) -> Bundle:
         raise field_error("root.path", f"{rootfs} is not a directory")
     if "process" not in config:
         raise field_error("process", "is required to create a container")
-    return Bundle(bundle, config, rootfs)
+    return Bundle(bundle, config, rootfs, raw)

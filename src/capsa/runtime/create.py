@@ -165,7 +165,7 @@ def create_from_bundle(
             namespace_paths=_namespace_paths(init_pid, plan),
             rootless=os.geteuid() != 0,
         )
-        store.save_config(container_id, config)
+        store.save_config(container_id, config, bundle.raw)
         store.save(state)
         if options.pid_file:
             write_atomically(os.path.abspath(options.pid_file), f"{init_pid}".encode(), 0o644)

@@ -169,10 +169,13 @@ class StateStore:
             state.started = True
         return state
 
-    def save_config(self, container_id: str, config: dict[str, Any]) -> None:
-        """Keep the config as it was at create time: later edits must not affect us."""
+    def save_config(
+        self, container_id: str, config: dict[str, Any], raw: bytes | None = None
+    ) -> None:
+        """Keep the config as it was at create time: later edits must not affect us.
+        `raw`: the config's JSON as read, saved as it is (no second encoding)."""
         path = os.path.join(self.container_dir(container_id), CONFIG_FILE)
-        write_atomically(path, json.dumps(config).encode())
+        write_atomically(path, raw if raw is not None else json.dumps(config).encode())
 
     def load_config(self, container_id: str) -> dict[str, Any]:
         return self._read(container_id, CONFIG_FILE)
