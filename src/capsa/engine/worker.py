@@ -106,20 +106,22 @@ def _start(
     def monitored(state: ContainerState) -> ContainerState:
         return replace(state, monitor_pid=host, monitor_start=start_time(host), boot_id=boot_id())
 
+    container_id = job.container_id
     if job.run_spec is not None:
         from capsa.engine.spawner import error_document
 
         try:
             record = engine.create(ContainerSpec.from_json(job.run_spec))
-            state = mark_starting(engine, record.id, then=monitored)
+            mark_starting(engine, record.id, then=monitored)
         except CapsaError as exc:
             _send(report, {"failed": error_document(exc)})
             return
-        record = replace(record, state=state)
+        container_id = record.id
         _send(report, {"created": record.id, "name": record.name})
     else:
-        engine.db.update_state(job.container_id, monitored)
-        record = engine.db.container(job.container_id)
+        engine.db.update_state(container_id, monitored)
+    # As stored: the spec the networks and the bundle are made from is the row's.
+    record = engine.db.container(container_id)
     network = _network(engine, record, job.network_ready)
     pid = _create(engine, record, network, console_socket)
     _run(engine, record, job.has_healthcheck)
@@ -142,6 +144,7 @@ def _create(
     console_socket: str | None,
 ) -> int:
     container_id = record.id
+    record = engine.db.container(container_id)  # with the namespace the networks recorded
     runtime = engine.runtime(record.spec.runtime)
     try:
         bundle = prepare.prepare_bundle(engine, record, network)
