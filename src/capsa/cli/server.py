@@ -313,6 +313,51 @@ def _reap(children: dict[int, socket.socket]) -> None:
         caller.close()
 
 
+def stop(run_dir: str, timeout: float = 5.0) -> None:
+    """End the server of this run root (`capsa system reset`): its socket goes, which it
+    notices within a second (see serve), and its process is waited for; one that lingers
+    past `timeout` gets SIGTERM. The commands it is running go on. Nothing when no server
+    listens; OSError when it would not end."""
+    path = os.path.join(run_dir, SOCKET_NAME)
+    client = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
+    try:
+        client.settimeout(timeout)
+        try:
+            client.connect(path)
+        except (FileNotFoundError, ConnectionRefusedError):
+            return  # none, or a dead server's socket
+        # A listener's credentials are the server's own: the process that called listen().
+        credentials = client.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, 12)
+        pid = struct.unpack("3i", credentials)[0]
+        inode = os.stat(path).st_ino
+    finally:
+        client.close()
+    try:
+        if os.stat(path).st_ino == inode:  # not a newer server's
+            os.unlink(path)
+    except FileNotFoundError:
+        pass
+    if pid <= 0 or _wait_gone(pid, timeout):
+        return
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    if not _wait_gone(pid, timeout):
+        raise OSError(f"the command server (pid {pid}) did not exit")
+
+
+def _wait_gone(pid: int, timeout: float) -> bool:
+    from capsa.runtime.procinfo import is_alive
+
+    deadline = time.monotonic() + timeout
+    while is_alive(pid):
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.02)
+    return True
+
+
 def main(argv: list[str]) -> int:
     if len(argv) != 1:
         sys.stderr.write("usage: python -m capsa.cli.server RUN_DIR\n")

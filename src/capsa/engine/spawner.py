@@ -27,12 +27,16 @@ Requests, one JSON line:
   frame (`{"created": ID, "name": NAME}` or `{"failed": {"type", "message", "hint"}}`),
   then start it as above. `capsa run` asks this way, so that it imports only the flags
   and this module, not the engine.
+- `{"exit": true}`: leave now if no container is held and no other request is being
+  read (`capsa system reset`); answers one control frame, `{"exited": PID}` or
+  `{"busy": N}` (the sessions it still holds), and closes.
 The connection then belongs to the container's session, which speaks the attach protocol
 on it (capsa.monitor.attach).
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -49,6 +53,7 @@ from capsa.errors import (
     CapsaError,
     CommandNotFound,
     CommandNotInvokable,
+    Conflict,
     ContainerError,
     Unavailable,
 )
@@ -83,11 +88,7 @@ def request_run(layout: Layout, spec: dict[str, Any], *, stdin_once: bool = Fals
 def read_created(connection: socket.socket) -> tuple[str, str]:
     """(ID, name) of the container a run request created; the create's own error, typed,
     when it failed. Reads exactly one frame: what follows belongs to the monitor."""
-    header = _recv_exactly(connection, attach.HEADER.size)
-    stream, size = attach.HEADER.unpack(header)
-    if stream != attach.CONTROL or size > attach.MAX_FRAME:
-        raise ContainerError("the monitor spawner answered out of protocol")
-    message = attach.decode_control(_recv_exactly(connection, size))
+    message = _read_control(connection)
     if "created" in message:
         return str(message["created"]), str(message.get("name", ""))
     failed = message.get("failed")
@@ -154,6 +155,52 @@ def _launch(config: Config) -> None:
     start_detached(command, log)
 
 
+def stop_host(layout: Layout, timeout: float = 10.0) -> None:
+    """End the monitor host of this run root once it holds no container (after every
+    container was removed: its sessions end a moment after their containers), and wait
+    until its process is gone. Nothing when no host runs; Conflict when it still holds
+    containers after `timeout` seconds."""
+    from capsa.runtime.procinfo import is_alive  # not on `capsa run`'s import path
+
+    deadline = time.monotonic() + timeout
+    busy = 0
+    while True:
+        try:
+            connection = attach.connect(layout.spawner_socket, timeout=timeout)
+        except (FileNotFoundError, ConnectionRefusedError):
+            return  # no host (one that crashed left its socket: refused)
+        try:
+            connection.settimeout(timeout)
+            connection.sendall(json.dumps({"exit": True}).encode() + b"\n")
+            answer = _read_control(connection)
+        except OSError as error:
+            raise Unavailable(f"cannot ask the monitor host to exit: {error}") from None
+        finally:
+            connection.close()
+        if "exited" in answer:
+            pid = int(answer["exited"])
+            while is_alive(pid) and time.monotonic() < deadline:
+                time.sleep(0.01)
+            if is_alive(pid):
+                raise Unavailable(f"the monitor host (pid {pid}) did not exit")
+            return
+        busy = int(answer.get("busy", 0))
+        if time.monotonic() >= deadline:
+            raise Conflict(
+                f"the monitor host still holds {busy} container session(s)",
+                hint=f"see {os.path.join(layout.run, 'monitor.log')}",
+            )
+        time.sleep(0.05)
+
+
+def _read_control(connection: socket.socket) -> dict[str, Any]:
+    header = _recv_exactly(connection, attach.HEADER.size)
+    stream, size = attach.HEADER.unpack(header)
+    if stream != attach.CONTROL or size > attach.MAX_FRAME:
+        raise ContainerError("the monitor spawner answered out of protocol")
+    return attach.decode_control(_recv_exactly(connection, size))
+
+
 # -- the host ------------------------------------------------------------------------------
 
 
@@ -211,6 +258,7 @@ class _Host:
         self.sessions: set[Any] = set()
         self.requests: set[_Request] = set()
         self.consoles = 0
+        self.leaving = False
         self.listener = attach.listen(self.layout.spawner_socket, backlog=64)
         self.listener.setblocking(False)
         self.loop.add(self.listener.fileno(), IN, self._accept)
@@ -227,6 +275,8 @@ class _Host:
         last_activity = time.monotonic()
         while True:
             self.loop.run_once(1.0)
+            if self.leaving:
+                return 0
             now = time.monotonic()
             if self.sessions or self.requests:
                 last_activity = now
@@ -241,6 +291,9 @@ class _Host:
         from capsa.engine.hooks import ContainerHooks
         from capsa.monitor.session import Session, SessionOptions
 
+        if "exit" in request:
+            self._exit_if_idle(connection)
+            return
         if "run" in request:
             spec = request["run"]
             if not isinstance(spec, dict):
@@ -263,6 +316,23 @@ class _Host:
         )
         self.sessions.add(session)
         session.start()
+
+    def _exit_if_idle(self, connection: socket.socket) -> None:
+        """Leave at once when nothing is held (the request asking is already done):
+        unlink the socket first, so that a client from now on starts a new host."""
+        busy = len(self.sessions) + len(self.requests)
+        if not busy:
+            self.leaving = True
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self.layout.spawner_socket)
+            self.loop.remove(self.listener.fileno())
+            self.listener.close()
+        answer = {"busy": busy} if busy else {"exited": os.getpid()}
+        with contextlib.suppress(OSError):
+            connection.setblocking(True)
+            connection.settimeout(1.0)
+            connection.sendall(attach.control(answer))
+        connection.close()
 
 
 class _Request:
