@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from e2e_harness import Capsa
+from e2e_harness import Capsa, cgroups_of, mounts_under
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -24,21 +24,6 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if "e2e" in str(item.fspath):
             item.add_marker(skip)
-
-
-def _mounts_under(path: Path) -> list[str]:
-    with open("/proc/self/mountinfo") as f:
-        return [line.split()[4] for line in f if line.split()[4].startswith(str(path))]
-
-
-def _cgroups_of(ids: list[str]) -> list[str]:
-    found = []
-    for base in ("/sys/fs/cgroup", "/sys/fs/cgroup/memory", "/sys/fs/cgroup/pids"):
-        for container_id in ids:
-            path = os.path.join(base, "capsa", container_id)
-            if os.path.exists(path):
-                found.append(path)
-    return found
 
 
 def _stop_spawner(root: Path) -> None:
@@ -95,9 +80,9 @@ def capsa(tmp_path: Path) -> Iterator[Capsa]:
         subprocess.run(["ip", "netns", "delete", name], check=False)
         # capsa's own shared mount of its netns directory, as `ip netns` keeps /run/netns
         netns_dir = str(root / "run" / "netns")
-        left_mounts = [m for m in _mounts_under(root) if m != netns_dir]
-        left_cgroups = _cgroups_of(made)
-        for mount in reversed(_mounts_under(root)):
+        left_mounts = [m for m in mounts_under(root) if m != netns_dir]
+        left_cgroups = cgroups_of(made)
+        for mount in reversed(mounts_under(root)):
             subprocess.run(["umount", "-l", mount], check=False)
         shutil.rmtree(root, ignore_errors=True)
         assert not left_mounts, f"mounts left behind: {left_mounts}"

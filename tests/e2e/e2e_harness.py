@@ -13,6 +13,21 @@ from typing import Any
 CAPSA = str(Path(sys.executable).with_name("capsa"))
 
 
+def mounts_under(path: Path) -> list[str]:
+    with open("/proc/self/mountinfo") as f:
+        return [line.split()[4] for line in f if line.split()[4].startswith(str(path))]
+
+
+def cgroups_of(ids: list[str]) -> list[str]:
+    found = []
+    for base in ("/sys/fs/cgroup", "/sys/fs/cgroup/memory", "/sys/fs/cgroup/pids"):
+        for container_id in ids:
+            path = os.path.join(base, "capsa", container_id)
+            if os.path.exists(path):
+                found.append(path)
+    return found
+
+
 class Capsa:
     """Runs `capsa` with CAPSA_ROOT set to this test's root, inside the test's own
     network namespace (`netns`, when given): its bridges, firewall table and DNS server

@@ -53,7 +53,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "start": (f"{_C}:start", "start stopped containers"),
     "stats": (f"{_M}:stats", "show containers' resource usage (CPU, memory, I/O)"),
     "stop": (f"{_C}:stop", "stop running containers"),
-    "system": ("capsa.cli.system", "disk space used (df), removing what is unused (prune)"),
+    "system": ("capsa.cli.system", "disk usage (df), remove what is unused (prune) or all (reset)"),
     "tag": ("capsa.cli.tag", "give an image another name"),
     "top": (f"{_M}:top", "show the running processes of a container"),
     "unpause": (f"{_C}:unpause", "unpause all processes of containers"),

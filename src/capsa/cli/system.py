@@ -1,5 +1,6 @@
-"""capsa system: `df` (the disk space things take, as `docker system df` prints it) and
-`prune` (everything unused, as `docker system prune`).
+"""capsa system: `df` (the disk space things take, as `docker system df` prints it),
+`prune` (everything unused, as `docker system prune`) and `reset` (everything, and the
+root's directories emptied, as `podman system reset`; capsa.engine.reset does it).
 
 The image store answers for images. Containers, volumes and the build cache belong to
 the engine and the builder: they add their rows and verbose sections through `Usage`
@@ -215,6 +216,59 @@ def prune(args: list[str]) -> int:
     return code
 
 
+RESET_REMOVES = (
+    "all containers",
+    "all images",
+    "all networks",
+    "all build cache",
+    "all volumes",
+)
+
+
+def reset_warning(root: str, run_root: str) -> str:
+    items = [
+        *RESET_REMOVES,
+        f'the root directory: "{root}"',
+        f'the run root directory: "{run_root}"',
+    ]
+    return "WARNING! This will remove:\n" + "".join(f"        - {item}\n" for item in items)
+
+
+def _prune_build_cache(store: Store) -> None:
+    from capsa.build.usage import prune_cache
+
+    prune_cache(store, everything=True)
+
+
+def reset(args: list[str]) -> int:
+    """`system reset [-f]`: as `podman system reset`: every container, image, network,
+    volume and the build cache removed, the command server stopped, the root emptied."""
+    from capsa.cli import server
+    from capsa.cli.image_cmds import confirm
+    from capsa.engine.layout import engine_config
+    from capsa.engine.reset import check_resettable
+    from capsa.engine.reset import reset as reset_root
+
+    parser = Parser("system reset", "Remove everything capsa keeps, back to a fresh install")
+    parser.add_argument("-f", "--force", action="store_true", help="do not ask")
+    options = parser.parse_args(args)
+    config = engine_config(options.root)
+    check_resettable(config)
+    if not options.force and not confirm(
+        reset_warning(str(config.root), str(config.run_root)).rstrip("\n")
+    ):
+        return 0
+    failures = []
+    try:
+        server.stop(str(config.run_root))
+    except OSError as error:
+        failures.append(f"cannot stop the command server: {error}")
+    failures += reset_root(config, store_steps=[("remove the build cache", _prune_build_cache)])
+    for line in failures:
+        sys.stderr.write(f"capsa system reset: {line}\n")
+    return 125 if failures else 0
+
+
 def events(args: list[str]) -> int:
     """`capsa system events`: Docker's name for `capsa events`."""
     from capsa.cli.container_monitoring import events as show_events
@@ -226,6 +280,7 @@ SYSTEM_COMMANDS: dict[str, Callable[[list[str]], int]] = {
     "df": df,
     "events": events,
     "prune": prune,
+    "reset": reset,
 }
 
 
