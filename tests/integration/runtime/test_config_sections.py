@@ -161,10 +161,15 @@ def test_container_hooks_run_inside(
     assert json.loads((marker / "create.json").read_text())["status"] == "created"
     assert not (marker / "start.json").exists()
     runtime("start", cid)
+    # The hook's shell makes the file before cat writes it: wait for a whole document.
     deadline = time.monotonic() + 10
-    while not (marker / "start.json").exists() and time.monotonic() < deadline:
+    start_json = marker / "start.json"
+    while time.monotonic() < deadline:
+        text = start_json.read_text() if start_json.exists() else ""
+        if text.endswith("}"):
+            break
         time.sleep(0.02)
-    assert json.loads((marker / "start.json").read_text())["status"] == "created"
+    assert json.loads(start_json.read_text())["status"] == "created"
     runtime("delete", "-f", cid)
 
 
