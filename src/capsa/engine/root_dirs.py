@@ -47,35 +47,15 @@ def check_ours(path: str, markers: Iterable[str]) -> None:
         )
 
 
-def _unescape(field: str) -> str:
-    """mountinfo's octal escapes (`\\040` for a space) back to characters."""
-    if "\\" not in field:
-        return field
-    out, i = [], 0
-    while i < len(field):
-        if field[i] == "\\" and field[i + 1 : i + 4].isdigit():
-            out.append(chr(int(field[i + 1 : i + 4], 8)))
-            i += 4
-        else:
-            out.append(field[i])
-            i += 1
-    return "".join(out)
-
-
 def mounts_under(mountinfo: str, path: str) -> list[str]:
     """Mount points below `path` (not `path` itself: a root on a disk of its own stays
     mounted) in a mountinfo text, the last mounted first (the order that unmounts a mount
     before the one it is stacked on)."""
     prefix = os.path.normpath(path).rstrip("/") + "/"
-    found = []
-    for line in mountinfo.splitlines():
-        fields = line.split()
-        if len(fields) < 5:
-            continue
-        point = _unescape(fields[4])
-        if point.startswith(prefix):
-            found.append(point)
-    return list(reversed(found))
+    from capsa.runtime.rootfs.mountinfo import parse_mountinfo
+
+    points = [m.mount_point for m in parse_mountinfo(mountinfo)]
+    return [point for point in reversed(points) if point.startswith(prefix)]
 
 
 def _read_mountinfo() -> str:
