@@ -123,7 +123,7 @@ def _start(
     # As stored: the spec the networks and the bundle are made from is the row's.
     record = engine.db.container(container_id)
     network = _network(engine, record, job.network_ready)
-    pid = _create(engine, record, network, console_socket)
+    pid = _create(engine, container_id, network, console_socket)
     _run(engine, record, job.has_healthcheck)
     fds = network.fds() if network is not None and not job.network_ready else []
     _send(report, {"started": pid}, fds)
@@ -138,12 +138,8 @@ def _network(engine: Engine, record: ContainerRecord, ready: bool) -> NetworkSta
 
 
 def _create(
-    engine: Engine,
-    record: ContainerRecord,
-    network: NetworkStatus | None,
-    console_socket: str | None,
+    engine: Engine, container_id: str, network: NetworkStatus | None, console_socket: str | None
 ) -> int:
-    container_id = record.id
     record = engine.db.container(container_id)  # with the namespace the networks recorded
     runtime = engine.runtime(record.spec.runtime)
     try:
