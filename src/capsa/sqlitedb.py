@@ -70,7 +70,10 @@ class Database:
         self.connection.row_factory = sqlite3.Row
         with contextlib.suppress(OSError):
             os.chmod(self.path, 0o600)
-        self.retry(lambda: self.connection.execute("PRAGMA journal_mode=WAL"))
+        # WAL is kept in the file: ask first, as switching takes the write lock.
+        mode = self.retry(lambda: self.connection.execute("PRAGMA journal_mode").fetchone()[0])
+        if str(mode).lower() != "wal":
+            self.retry(lambda: self.connection.execute("PRAGMA journal_mode=WAL"))
         self.connection.execute("PRAGMA synchronous=NORMAL")  # crash-safe with WAL
         self.connection.execute("PRAGMA foreign_keys=ON")
         self._migrate()
@@ -137,6 +140,9 @@ class Database:
 
     def _migrate(self) -> None:
         latest = len(self._migrations)
+        current = self.retry(lambda: self.connection.execute("PRAGMA user_version").fetchone()[0])
+        if current == latest:
+            return  # the usual case, and no write lock for it
         with self.transaction() as db:
             version = db.execute("PRAGMA user_version").fetchone()[0]
             if version > latest:
