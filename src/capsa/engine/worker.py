@@ -31,6 +31,7 @@ from capsa.engine.engine import Engine, boot_id, mark_starting, now_rfc3339
 from capsa.engine.spec import ContainerSpec
 from capsa.engine.state import RUNNING, ContainerState, Health
 from capsa.errors import CapsaError, ContainerError
+from capsa.kernel import process as kproc
 from capsa.runtime.procinfo import start_time
 
 TYPE_CHECKING = False
@@ -77,6 +78,10 @@ def _work(
     try:
         signal.set_wakeup_fd(-1)
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)  # the runtime waits for its own
+        # The init may then be our child, cloned straight into its namespaces, which
+        # spares the runtime's intermediate process (see capsa.runtime.process.spawn); it
+        # goes to the host with whatever else we leave when we exit, as it would anyway.
+        kproc.set_child_subreaper()
         if inherited_nofile is not None:
             resource.setrlimit(resource.RLIMIT_NOFILE, inherited_nofile)
         for target, fd in enumerate(stdio):
