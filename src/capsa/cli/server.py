@@ -25,6 +25,7 @@ handling undoes its partial work), or, when the request says `"hangup": "detach"
 
 from __future__ import annotations
 
+import _thread
 import array
 import contextlib
 import json
@@ -34,7 +35,6 @@ import signal
 import socket
 import struct
 import sys
-import threading
 import time
 
 IDLE_EXIT = 300.0
@@ -187,7 +187,9 @@ def _watch_caller(connection: socket.socket, *, detach: bool) -> None:
                 os.kill(os.getpid(), signal.SIGINT)
                 return
 
-    threading.Thread(target=watch, daemon=True, name="capsa-caller-watch").start()
+    # A bare thread: threading's start() would wait until this one ran (~0.5 ms), and
+    # the command ends with os._exit whatever the thread does.
+    _thread.start_new_thread(watch, ())
 
 
 def _warm() -> None:
