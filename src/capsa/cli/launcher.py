@@ -50,7 +50,7 @@ def main(argv: list[str] | None = None) -> int:
             pack,
             name="capsa",
             writer="capsa.cli.launcher",
-            entry=("capsa.cli.main", "main", "sys.exit(main())"),
+            entry=("capsa.cli.main", "program", "program()"),
         )
     except CapsaError as exc:
         sys.stderr.write(f"capsa.cli.launcher: {exc}\n")

@@ -9,6 +9,10 @@ import sys
 
 from capsa.errors import CapsaError
 
+TYPE_CHECKING = False  # typing itself costs an import
+if TYPE_CHECKING:
+    from typing import NoReturn
+
 # command -> ("module" or "module:function", one-line summary); a module's entry is `run`
 _C = "capsa.cli.container_cmds"
 _F = "capsa.cli.container_files"
@@ -83,6 +87,24 @@ def usage() -> str:
 SERVED = frozenset({"build", "run"})
 
 
+_served = False  # the command ran in the command server, not here
+
+
+def program() -> NoReturn:
+    """The `capsa` program: main(); and when the command ran in the command server, so
+    that nothing of its work is in this process, an exit without the interpreter's
+    teardown (a millisecond or two of a `capsa run`)."""
+    code = main()
+    if _served:
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except (OSError, ValueError):
+                pass
+        os._exit(code)
+    sys.exit(code)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     original = list(args)
@@ -124,6 +146,8 @@ def main(argv: list[str] | None = None) -> int:
         # is cancelled, as BuildKit's.
         code_there = run_remote(original, hangup="detach" if command == "run" else "interrupt")
         if code_there is not None:
+            global _served
+            _served = True
             return code_there
     module_name, _, function = COMMANDS[command][0].partition(":")
     module = importlib.import_module(module_name)
