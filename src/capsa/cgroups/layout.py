@@ -223,6 +223,8 @@ class CgroupLayout(Record):
 
     @classmethod
     def detect(cls) -> CgroupLayout:
+        if _pinned is not None:
+            return _pinned
         return cls.parse(_read("/proc/self/mountinfo"), _read("/proc/self/cgroup"))
 
     def mountpoint_of(self, directory: str) -> str | None:
@@ -234,6 +236,19 @@ class CgroupLayout(Record):
             ):
                 best = mp
         return best
+
+
+_pinned: CgroupLayout | None = None
+
+
+def pin_layout() -> CgroupLayout:
+    """Detect the layout once and have every later `detect` in this process (and its
+    forks) return it: for a long-lived process that stays in its cgroups, on a host whose
+    cgroup mounts do not move (the monitor host, which reads it at every start and exit)."""
+    global _pinned
+    _pinned = None
+    _pinned = CgroupLayout.detect()
+    return _pinned
 
 
 def clean_join(base: str, relative: str) -> str:

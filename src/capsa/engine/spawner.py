@@ -208,12 +208,14 @@ def _preload() -> None:
     """Import what the host and its workers run: workers share it with the host (see the
     module's notes), and the host imports nothing in the middle of its work."""
     import capsa.cgroups
+    import capsa.cgroups.memory  # an exit's OOM check
     import capsa.engine.hooks
     import capsa.engine.worker
     import capsa.monitor.session
     import capsa.network.netns
     import capsa.network.networks
     import capsa.network.resolv
+    import capsa.oci.canonical  # a create reads the image's config
     import capsa.runtime.console
     import capsa.runtime.create
     import capsa.runtime.delete
@@ -222,9 +224,10 @@ def _preload() -> None:
     import capsa.runtime.start
     import capsa.runtime.update
     import capsa.store.store
-    import capsa.transport.store.find  # noqa: F401
+    import capsa.transport.store.find
 
     _warm_seccomp()
+    capsa.runtime.create._owner()  # the state's owner, read through NSS
 
 
 def _warm_seccomp() -> None:
@@ -399,11 +402,14 @@ def serve(config: Config) -> int:
     import gc
     import resource
 
+    from capsa.cgroups.layout import pin_layout
     from capsa.engine import worker
     from capsa.kernel import process as kproc
 
     _preload()
     kproc.set_child_subreaper()  # every container init ends up our child
+    with contextlib.suppress(OSError, CapsaError):  # else each detect reads it again
+        pin_layout()
     kproc.set_process_name("capsa-monitor")
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     worker.inherited_nofile = (soft, hard)
