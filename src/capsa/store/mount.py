@@ -54,15 +54,28 @@ def split_options(options: Sequence[str]) -> tuple[int, list[str]]:
 def mount_all(mounts: Sequence[Mount], target: str) -> None:
     """Mount each in order onto target; on failure undo the ones already made."""
     target = os.path.abspath(target)
+    before = _identity(target)
     done = 0
     try:
         for item in mounts:
             _mount(item, target)
             done += 1
     except BaseException:
-        for _ in range(done):
+        # An interrupt (Ctrl-C, a killed caller) can land between a mount(2) and our
+        # count of it: undo until the target is the directory it was.
+        for _ in range(done + 1):
+            if _identity(target) == before:
+                break
             umount2(target, MNT_DETACH)
         raise
+
+
+def _identity(path: str) -> tuple[int, int] | None:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino
 
 
 def unmount_all(target: str, *, detach: bool = False) -> int:
