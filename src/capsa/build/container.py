@@ -271,18 +271,20 @@ def _run_in_child(runtime_root: str, container_id: str, bundle: str, output: Out
         with contextlib.suppress(OSError):
             os.kill(pid, signal.SIGKILL)
             os.waitpid(pid, 0)
-        _force_delete(runtime_root, container_id)
+        _force_delete(runtime_root, container_id, bundle)
         raise
     finally:
         os.close(read_end)
     if os.WIFSIGNALED(status):
-        _force_delete(runtime_root, container_id)
+        _force_delete(runtime_root, container_id, bundle)
         return 128 + os.WTERMSIG(status)
     return os.WEXITSTATUS(status)
 
 
-def _force_delete(runtime_root: str, container_id: str) -> None:
-    """What an interrupted child left in the runtime (its cgroup, its state)."""
+def _force_delete(runtime_root: str, container_id: str, bundle: str) -> None:
+    """What an interrupted child left in the runtime (its cgroup, its state). A child
+    killed in the middle of its create has saved no state yet: its cgroups are found
+    from the bundle's config instead."""
     from capsa.runtime.delete import delete_container
     from capsa.runtime.state import StateStore
 
@@ -290,3 +292,18 @@ def _force_delete(runtime_root: str, container_id: str) -> None:
     if store.exists(container_id):
         with contextlib.suppress(CapsaError, OSError):
             delete_container(store, container_id, force=True)
+    with contextlib.suppress(CapsaError, OSError, ValueError):
+        from capsa.cgroups.manager import create_manager
+        from capsa.runtime.cgroup import DEFAULT_PARENT, wait_empty
+
+        with open(os.path.join(bundle, "config.json"), "rb") as f:
+            linux = json.load(f).get("linux", {})
+        manager = create_manager(
+            linux.get("cgroupsPath") or None, container_id, default_parent=DEFAULT_PARENT
+        )
+        if manager.exists():
+            manager.kill_all(signal.SIGKILL)
+            wait_empty(manager)
+            manager.destroy()
+    with contextlib.suppress(OSError):
+        store.release(container_id)
