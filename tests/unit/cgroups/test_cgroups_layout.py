@@ -258,3 +258,28 @@ def test_systemd_path_detection_matches_the_regular_expression(path: str) -> Non
     import re
 
     assert is_systemd_path(path) == bool(re.match(SYSTEMD_PATH_RE, path))
+
+
+def test_a_pinned_layout_is_what_every_later_detect_returns(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from capsa.cgroups import layout
+
+    texts = {
+        "/proc/self/mountinfo": HYBRID_MOUNTINFO.format(root=SYS),
+        "/proc/self/cgroup": HYBRID_PROC_CGROUP,
+    }
+    reads: list[str] = []
+
+    def read(path: str) -> str:
+        reads.append(path)
+        return texts[path]
+
+    monkeypatch.setattr(layout, "_read", read)
+    monkeypatch.setattr(layout, "_pinned", None)
+    pinned = layout.pin_layout()
+    assert pinned.mode == "hybrid" and len(reads) == 2
+    texts["/proc/self/mountinfo"] = V2_MOUNTINFO.format(root=SYS)  # would read differently
+    assert CgroupLayout.detect() is pinned and len(reads) == 2
+    monkeypatch.setattr(layout, "_pinned", None)
+    assert CgroupLayout.detect().mode == "v2"
