@@ -40,6 +40,7 @@ import time
 IDLE_EXIT = 300.0
 MAX_REQUEST = 1 << 20
 SOCKET_NAME = "cli.sock"
+SPARE_PAUSE = 10.0
 
 # What the commands served here import: loaded once, shared by every child.
 PRELOAD = (
@@ -121,6 +122,7 @@ def _run_child(connection: socket.socket, request: dict[str, object], fds: list[
     """In the forked child: become the caller's command; never returns."""
     code = 125
     try:
+        signal.set_wakeup_fd(-1)  # the server's
         for target, fd in enumerate(fds[:3]):
             os.dup2(fd, target)
         for fd in fds:
@@ -221,36 +223,49 @@ def serve(run_dir: str) -> int:
     os.rename(tmp, path)  # atomically replaces a dead server's socket
     inode = os.stat(path).st_ino
     signal.signal(signal.SIGCHLD, lambda signum, frame: None)
+    # A command's end wakes us: the spare for the next one is forked at once.
+    wake, woken = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+    signal.set_wakeup_fd(woken)
     signal.signal(signal.SIGPIPE, signal.SIG_IGN)
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     gc.freeze()
     last = time.monotonic()
-    me = os.getuid()
     children: dict[int, socket.socket] = {}  # pid -> its caller, told if it is killed
+    spare: _Spare | None = None
+    spares_from = 0.0  # a spare that dies unasked stops them for a while
     while True:
         _reap(children)
-        ready, _, _ = select.select([listener], [], [], 1.0)
-        if not ready:
+        if spare is None and not children and time.monotonic() >= spares_from:
+            spare = _fork_spare(listener, stamps)  # between commands, not beside one
+        watched = (spare.channel if spare else listener).fileno()
+        ready, _, _ = select.select([watched, wake], [], [], 1.0)
+        if wake in ready:
+            with contextlib.suppress(BlockingIOError):
+                os.read(wake, 512)
+        if watched not in ready:
             if time.monotonic() - last > IDLE_EXIT or not _still_ours(path, inode):
                 break
             continue
         last = time.monotonic()
+        if spare is not None:
+            outcome, caller = spare.outcome()
+            if caller is not None:
+                _track(children, spare.pid, caller)
+            elif not outcome:
+                spares_from = time.monotonic() + SPARE_PAUSE
+            spare = None
+            if outcome == "stale":
+                break
+            continue
         try:
             connection, _ = listener.accept()
         except (BlockingIOError, InterruptedError):
             continue
         with connection:
-            credentials = connection.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, 12)
-            peer, uid, _ = struct.unpack("3i", credentials)
-            request, fds = receive_request(connection)
-            usable = uid == me and bool(request) and len(fds) == 3 and same_world(peer)
-            stale = _stale(stamps)  # checked once a request: ~100 stats
-            if not usable or stale:
-                for fd in fds:
-                    os.close(fd)
-                _send(connection, {"stale": True})
-                if stale:
+            request, fds, refusal = _take_request(connection, stamps)
+            if refusal:
+                if refusal == "stale":
                     break
                 continue
             pid = os.fork()
@@ -262,6 +277,8 @@ def serve(run_dir: str) -> int:
             children[pid] = connection.dup()
             for fd in fds:
                 os.close(fd)
+    if spare is not None:
+        spare.channel.close()  # it dies with us (its parent-death signal)
     # Leave: a caller that connects after this starts a new server.
     try:
         if os.stat(path).st_ino == inode:  # not a newer server's
@@ -273,6 +290,108 @@ def serve(run_dir: str) -> int:
 
 
 NAMESPACES = ("net", "mnt", "pid", "user", "uts", "ipc", "cgroup")
+
+
+def _take_request(
+    connection: socket.socket, stamps: dict[str, tuple[int, int]]
+) -> tuple[dict[str, object], list[int], str]:
+    """The request and its fds; or a refusal ("stale": our code changed on disk, or
+    "refused": not a caller we serve), told to the caller already."""
+    credentials = connection.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, 12)
+    peer, uid, _ = struct.unpack("3i", credentials)
+    request, fds = receive_request(connection)
+    usable = uid == os.getuid() and bool(request) and len(fds) == 3 and same_world(peer)
+    stale = _stale(stamps)  # checked once a request: ~100 stats
+    if usable and not stale:
+        return request, fds, ""
+    for fd in fds:
+        os.close(fd)
+    _send(connection, {"stale": True})
+    return {}, [], "stale" if stale else "refused"
+
+
+class _Spare:
+    """A child forked ahead of the next command: it waits in accept() on our listener,
+    takes one caller and becomes its command. The fork and the copying of the pages a
+    command writes (~2 ms of a `capsa run`) are then done before the request, not after.
+    It tells us on `channel` what came of it: "taken" with the caller's connection (we
+    keep it to report a killed command), "stale" or "refused"."""
+
+    def __init__(self, pid: int, channel: socket.socket) -> None:
+        self.pid = pid
+        self.channel = channel
+
+    def outcome(self) -> tuple[str, socket.socket | None]:
+        """What it says; ("", None) when it died without saying."""
+        try:
+            data, ancillary, _, _ = self.channel.recvmsg(64, socket.CMSG_SPACE(4))
+        except OSError:
+            data, ancillary = b"", []
+        finally:
+            self.channel.close()
+        caller = None
+        for level, kind, payload in ancillary:
+            if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS and len(payload) >= 4:
+                caller = socket.socket(fileno=int.from_bytes(payload[:4], sys.byteorder))
+        return data.decode(errors="replace"), caller
+
+
+def _fork_spare(listener: socket.socket, stamps: dict[str, tuple[int, int]]) -> _Spare:
+    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    parent = os.getpid()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the spare
+        ours.close()
+        _spare_main(listener, theirs, stamps, parent)
+    theirs.close()
+    return _Spare(pid, ours)
+
+
+def _spare_main(
+    listener: socket.socket,
+    channel: socket.socket,
+    stamps: dict[str, tuple[int, int]],
+    parent: int,
+) -> None:
+    """Never returns. Killed with the server until it has a caller: a spare left behind
+    would take callers on a listener nobody else serves."""
+    try:
+        _set_parent_death_signal(signal.SIGKILL)
+        if os.getppid() != parent:
+            os._exit(0)
+        _warm()  # the pages a parse writes are copied now, not during the command
+        while True:
+            try:
+                connection, _ = listener.accept()
+                break
+            except InterruptedError:
+                continue
+        _set_parent_death_signal(0)  # a command runs to its end
+        listener.close()
+        request, fds, refusal = _take_request(connection, stamps)
+        if refusal:
+            channel.send(refusal.encode())
+            os._exit(0)
+        channel.sendmsg(
+            [b"taken"],
+            [
+                (
+                    socket.SOL_SOCKET,
+                    socket.SCM_RIGHTS,
+                    connection.fileno().to_bytes(4, sys.byteorder),
+                )
+            ],
+        )
+        channel.close()
+    except BaseException:  # never raise out of a forked child
+        os._exit(1)
+    _run_child(connection, request, fds)
+
+
+def _set_parent_death_signal(signum: int) -> None:
+    from capsa.kernel.process import set_parent_death_signal
+
+    set_parent_death_signal(signum)
 
 
 def same_world(pid: int) -> bool:
@@ -295,6 +414,22 @@ def _still_ours(path: str, inode: int) -> bool:
         return os.stat(path).st_ino == inode
     except OSError:
         return False
+
+
+def _track(children: dict[int, socket.socket], pid: int, caller: socket.socket) -> None:
+    """Keep a spare's caller until its command ends; one that has ended already (reaped
+    before it said it was taken) said its own exit."""
+    try:
+        ended, status = os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        caller.close()
+        return
+    children[pid] = caller
+    if ended:
+        children.pop(pid)
+        if os.WIFSIGNALED(status):
+            _send(caller, {"exit": 128 + os.WTERMSIG(status)})
+        caller.close()
 
 
 def _reap(children: dict[int, socket.socket]) -> None:

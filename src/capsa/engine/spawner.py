@@ -61,6 +61,7 @@ from capsa.monitor import attach
 from capsa.store._files import FileLock
 
 IDLE_EXIT = 300.0
+SPARE_AFTER_QUIET = 0.003  # seconds without events before the host forks a spare worker
 START_TIMEOUT = 10.0
 REQUEST_TIMEOUT = 10.0  # seconds a connection may take to send its request line
 MAX_REQUEST = 1 << 20  # a run request carries the whole spec
@@ -275,10 +276,22 @@ class _Host:
             _Request(self, connection)
 
     def serve(self) -> int:
-        last_activity = time.monotonic()
+        from capsa.engine import worker
+        from capsa.monitor.session import RUNNING
+
+        last_activity = quiet_since = time.monotonic()
         while True:
-            self.loop.run_once(1.0)
+            # The next start's spare, once the host has had nothing to do for a moment and
+            # every container runs: its fork and its own start would otherwise take the
+            # host and a core from a start, an exit or a removal.
+            wanted = not worker.has_spare() and all(s.phase == RUNNING for s in self.sessions)
+            if wanted and time.monotonic() - quiet_since >= SPARE_AFTER_QUIET:
+                worker.keep_spare(self.config)
+                wanted = False
+            if self.loop.run_once(SPARE_AFTER_QUIET if wanted else 1.0):
+                quiet_since = time.monotonic()
             if self.leaving:
+                worker.drop_spare()
                 return 0
             now = time.monotonic()
             if self.sessions or self.requests:
@@ -287,6 +300,7 @@ class _Host:
                 # Leave: a client that connects after the unlink starts a new host.
                 os.unlink(self.layout.spawner_socket)
                 self.listener.close()
+                worker.drop_spare()
                 return 0
 
     def begin(self, request: dict[str, Any], connection: socket.socket) -> None:

@@ -78,9 +78,9 @@ class EventLoop:
 
     # -- one turn ---------------------------------------------------------------------------
 
-    def run_once(self, longest: float | None = None) -> None:
+    def run_once(self, longest: float | None = None) -> bool:
         """Wait for events (at most `longest` seconds, or until the soonest deadline),
-        handle them, reap children, run what is due."""
+        handle them, reap children, run what is due. Whether there were any events."""
         timeout: int | None = None
         if self.soon:
             timeout = 0
@@ -112,6 +112,7 @@ class EventLoop:
             if due is not None and due <= now:
                 self._call(timed.on_deadline)
         self._run_soon()
+        return bool(events)
 
     def _run_soon(self) -> None:
         while self.soon:
