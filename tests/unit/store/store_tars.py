@@ -84,7 +84,8 @@ def tar_bytes(*members: Member) -> bytes:
 
 def compress(data: bytes, kind: str) -> bytes:
     if kind == "gzip":
-        return gzip.compress(data)
+        # mtime=0: the same tar gives the same blob, whenever in the second it is made
+        return gzip.compress(data, mtime=0)
     if kind == "zstd":
         return zstandard.ZstdCompressor().compress(data)
     if kind == "bzip2":
