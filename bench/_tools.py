@@ -3,8 +3,25 @@ prefix and environment, run to completion with output captured, timed."""
 
 from __future__ import annotations
 
+import contextlib
 import subprocess
 import time
+from collections.abc import Iterator
+
+# The parent cgroups capsa's and capsa-runtime's containers are made under.
+PARENT_CGROUPS = ("capsa", "capsa-runtime")
+
+
+@contextlib.contextmanager
+def parent_cgroups_removed() -> Iterator[None]:
+    """Remove, afterwards, the parent cgroups the benchmark made (once empty again)."""
+    from capsa.cgroups.manager import remove_if_empty, top_level_dirs
+
+    before = top_level_dirs(PARENT_CGROUPS)
+    try:
+        yield
+    finally:
+        remove_if_empty(top_level_dirs(PARENT_CGROUPS) - before)
 
 
 class Tool:

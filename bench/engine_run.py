@@ -30,7 +30,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from _tools import Tool
+from _tools import Tool, parent_cgroups_removed
 
 CAPSA = str(Path(sys.executable).with_name("capsa"))
 PODMAN = shutil.which("podman")
@@ -219,4 +219,5 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    with parent_cgroups_removed():
+        raise SystemExit(main())

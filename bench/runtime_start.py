@@ -18,6 +18,8 @@ import sys
 import tempfile
 import time
 
+from _tools import parent_cgroups_removed
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 
@@ -191,4 +193,5 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    with parent_cgroups_removed():
+        sys.exit(main())

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -46,22 +45,12 @@ def public_tmp() -> Iterator[Path]:
 PARENT_CGROUPS = ("capsa", "capsa-runtime")
 
 
-def _parent_cgroups() -> set[str]:
-    import glob
-
-    found: set[str] = set()
-    for name in PARENT_CGROUPS:
-        found.update(glob.glob(f"/sys/fs/cgroup/*/{name}"))
-        found.update(glob.glob(f"/sys/fs/cgroup/{name}"))
-    return {path for path in found if os.path.isdir(path)}
-
-
 @pytest.fixture(scope="session", autouse=True)
 def remove_parent_cgroups_made() -> Iterator[None]:
-    before = _parent_cgroups()
+    from capsa.cgroups.manager import remove_if_empty, top_level_dirs
+
+    before = top_level_dirs(PARENT_CGROUPS)
     yield
     if os.geteuid() != 0:
         return
-    for path in sorted(_parent_cgroups() - before):
-        with contextlib.suppress(OSError):  # still in use (not empty): leave it
-            os.rmdir(path)
+    remove_if_empty(top_level_dirs(PARENT_CGROUPS) - before)

@@ -293,17 +293,12 @@ def _force_delete(runtime_root: str, container_id: str, bundle: str) -> None:
         with contextlib.suppress(CapsaError, OSError):
             delete_container(store, container_id, force=True)
     with contextlib.suppress(CapsaError, OSError, ValueError):
-        from capsa.cgroups.manager import create_manager
-        from capsa.runtime.cgroup import DEFAULT_PARENT, wait_empty
+        from capsa.runtime import cgroup
 
         with open(os.path.join(bundle, "config.json"), "rb") as f:
             linux = json.load(f).get("linux", {})
-        manager = create_manager(
-            linux.get("cgroupsPath") or None, container_id, default_parent=DEFAULT_PARENT
-        )
+        manager = cgroup.manager_for(linux, container_id, rootless=os.geteuid() != 0)
         if manager.exists():
-            manager.kill_all(signal.SIGKILL)
-            wait_empty(manager)
-            manager.destroy()
+            cgroup.remove(manager)
     with contextlib.suppress(OSError):
         store.release(container_id)

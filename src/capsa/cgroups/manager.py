@@ -13,6 +13,7 @@ systemd cgroup manager, which capsa does not have.
 
 from __future__ import annotations
 
+import os
 import posixpath
 
 from capsa.cgroups.fs import FsManager
@@ -141,3 +142,24 @@ def load_manager(
 ) -> CgroupManager:
     """The manager of an existing container, from the `paths()` saved when it was made."""
     return FsManager.from_paths(paths, rootless=rootless, files=files)
+
+
+def top_level_dirs(names: tuple[str, ...]) -> set[str]:
+    """The directories of the top-level cgroups `names` that exist, in every hierarchy
+    (the parents containers are made under, such as capsa's and capsa-runtime's)."""
+    import glob
+
+    found: set[str] = set()
+    for name in names:
+        found.update(glob.glob(f"/sys/fs/cgroup/*/{name}"))
+        found.update(glob.glob(f"/sys/fs/cgroup/{name}"))
+    return {path for path in found if os.path.isdir(path)}
+
+
+def remove_if_empty(directories: set[str]) -> None:
+    """rmdir each of them that holds no process and no child cgroup any more."""
+    for path in sorted(directories):
+        try:
+            os.rmdir(path)
+        except OSError:
+            pass  # still in use: it stays

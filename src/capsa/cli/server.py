@@ -355,8 +355,10 @@ def _spare_main(
 ) -> None:
     """Never returns. Killed with the server until it has a caller: a spare left behind
     would take callers on a listener nobody else serves."""
+    from capsa.kernel.process import set_parent_death_signal
+
     try:
-        _set_parent_death_signal(signal.SIGKILL)
+        set_parent_death_signal(signal.SIGKILL)
         if os.getppid() != parent:
             os._exit(0)
         _warm()  # the pages a parse writes are copied now, not during the command
@@ -366,32 +368,18 @@ def _spare_main(
                 break
             except InterruptedError:
                 continue
-        _set_parent_death_signal(0)  # a command runs to its end
+        set_parent_death_signal(0)  # a command runs to its end
         listener.close()
         request, fds, refusal = _take_request(connection, stamps)
         if refusal:
             channel.send(refusal.encode())
             os._exit(0)
-        channel.sendmsg(
-            [b"taken"],
-            [
-                (
-                    socket.SOL_SOCKET,
-                    socket.SCM_RIGHTS,
-                    connection.fileno().to_bytes(4, sys.byteorder),
-                )
-            ],
-        )
+        taken = connection.fileno().to_bytes(4, sys.byteorder)
+        channel.sendmsg([b"taken"], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, taken)])
         channel.close()
     except BaseException:  # never raise out of a forked child
         os._exit(1)
     _run_child(connection, request, fds)
-
-
-def _set_parent_death_signal(signum: int) -> None:
-    from capsa.kernel.process import set_parent_death_signal
-
-    set_parent_death_signal(signum)
 
 
 def same_world(pid: int) -> bool:
@@ -424,12 +412,10 @@ def _track(children: dict[int, socket.socket], pid: int, caller: socket.socket) 
     except ChildProcessError:
         caller.close()
         return
-    children[pid] = caller
     if ended:
-        children.pop(pid)
-        if os.WIFSIGNALED(status):
-            _send(caller, {"exit": 128 + os.WTERMSIG(status)})
-        caller.close()
+        _command_ended(caller, status)
+    else:
+        children[pid] = caller
 
 
 def _reap(children: dict[int, socket.socket]) -> None:
@@ -443,11 +429,14 @@ def _reap(children: dict[int, socket.socket]) -> None:
         if pid == 0:
             return
         caller = children.pop(pid, None)
-        if caller is None:
-            continue
-        if os.WIFSIGNALED(status):
-            _send(caller, {"exit": 128 + os.WTERMSIG(status)})
-        caller.close()
+        if caller is not None:
+            _command_ended(caller, status)
+
+
+def _command_ended(caller: socket.socket, status: int) -> None:
+    if os.WIFSIGNALED(status):
+        _send(caller, {"exit": 128 + os.WTERMSIG(status)})
+    caller.close()
 
 
 def stop(run_dir: str, timeout: float = 5.0) -> None:
@@ -474,25 +463,16 @@ def stop(run_dir: str, timeout: float = 5.0) -> None:
             os.unlink(path)
     except FileNotFoundError:
         pass
-    if pid <= 0 or _wait_gone(pid, timeout):
+    from capsa.runtime.procinfo import wait_gone
+
+    if pid <= 0 or wait_gone(pid, timeout):
         return
     try:
         os.kill(pid, signal.SIGTERM)
     except ProcessLookupError:
         return
-    if not _wait_gone(pid, timeout):
+    if not wait_gone(pid, timeout):
         raise OSError(f"the command server (pid {pid}) did not exit")
-
-
-def _wait_gone(pid: int, timeout: float) -> bool:
-    from capsa.runtime.procinfo import is_alive
-
-    deadline = time.monotonic() + timeout
-    while is_alive(pid):
-        if time.monotonic() >= deadline:
-            return False
-        time.sleep(0.02)
-    return True
 
 
 def main(argv: list[str]) -> int:

@@ -161,7 +161,7 @@ def stop_host(layout: Layout, timeout: float = 10.0) -> None:
     container was removed: its sessions end a moment after their containers), and wait
     until its process is gone. Nothing when no host runs; Conflict when it still holds
     containers after `timeout` seconds."""
-    from capsa.runtime.procinfo import is_alive  # not on `capsa run`'s import path
+    from capsa.runtime.procinfo import wait_gone  # not on `capsa run`'s import path
 
     deadline = time.monotonic() + timeout
     busy = 0
@@ -180,9 +180,7 @@ def stop_host(layout: Layout, timeout: float = 10.0) -> None:
             connection.close()
         if "exited" in answer:
             pid = int(answer["exited"])
-            while is_alive(pid) and time.monotonic() < deadline:
-                time.sleep(0.01)
-            if is_alive(pid):
+            if not wait_gone(pid, max(deadline - time.monotonic(), 0.0)):
                 raise Unavailable(f"the monitor host (pid {pid}) did not exit")
             return
         busy = int(answer.get("busy", 0))

@@ -143,9 +143,7 @@ def _hand_to_spare(
     try:
         if len(message) > MAX_JOB:
             return 0
-        spare.channel.sendmsg(
-            [message], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", fds).tobytes())]
-        )
+        spare.channel.sendmsg([message], _rights(fds))
     except OSError:
         return 0  # it died: the job gets a worker of its own
     finally:
@@ -224,8 +222,7 @@ def _work(
 ) -> NoReturn:
     code = 0
     try:
-        if engine is None:
-            _become_worker()
+        _become_worker()  # a spare did already: it is the same again
         for target, fd in enumerate(stdio):
             os.dup2(fd, target)  # inheritable: the container gets them
         _start(engine or Engine(config), job, console_socket, report, host)
@@ -327,10 +324,12 @@ def _run(engine: Engine, record: ContainerRecord, has_healthcheck: bool) -> None
 
 def _send(report: socket.socket, message: dict[str, Any], fds: list[int] | None = None) -> None:
     data = json.dumps(message).encode()
-    ancillary = []
-    if fds:
-        ancillary = [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", fds).tobytes())]
     try:
-        report.sendmsg([data], ancillary)
+        report.sendmsg([data], _rights(fds) if fds else [])
     except OSError:
         sys.stderr.write(f"capsa worker: the host went away before it heard {message}\n")
+
+
+def _rights(fds: list[int]) -> list[tuple[int, int, bytes]]:
+    """The ancillary data that passes `fds` (SCM_RIGHTS)."""
+    return [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", fds).tobytes())]

@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from capsa.cgroups import CgroupManager as Manager
 
 DEFAULT_PARENT = "capsa-runtime"
+SIGKILL = 9  # signal's value, without importing it on the start path
 
 
 def _char(major: int | None, minor: int | None, access: str = "rwm") -> dict[str, Any]:
@@ -39,14 +40,19 @@ DEFAULT_ALLOWED_DEVICES: list[dict[str, Any]] = [
 ]
 
 
-def create(linux: Mapping[str, Any], container_id: str, *, rootless: bool) -> Manager:
-    """Make the container's cgroup directories; limits come with apply_resources."""
-    manager = create_manager(
+def manager_for(linux: Mapping[str, Any], container_id: str, *, rootless: bool) -> Manager:
+    """The manager of the container's cgroups as its config places them (nothing made)."""
+    return create_manager(
         linux.get("cgroupsPath") or None,
         container_id,
         default_parent=DEFAULT_PARENT,
         rootless=rootless,
     )
+
+
+def create(linux: Mapping[str, Any], container_id: str, *, rootless: bool) -> Manager:
+    """Make the container's cgroup directories; limits come with apply_resources."""
+    manager = manager_for(linux, container_id, rootless=rootless)
     manager.create()
     return manager
 
@@ -120,6 +126,16 @@ class NoCgroup:
 
     def paths(self) -> dict[str, str]:
         return {}
+
+
+def remove(manager: Manager) -> None:
+    """Kill what is left in the container's cgroups, wait for them to empty, remove them."""
+    try:
+        manager.kill_all(SIGKILL)
+    except OSError:
+        pass
+    wait_empty(manager)
+    manager.destroy()
 
 
 def wait_empty(manager: Manager, timeout: float = 5.0) -> bool:

@@ -246,9 +246,7 @@ def _undo(init_pid: int, manager: CgroupManager | None, *, reap: bool) -> None:
             _reap(init_pid)
     if manager is not None:
         try:
-            manager.kill_all(SIGKILL)
-            cgroup.wait_empty(manager)
-            manager.destroy()
+            cgroup.remove(manager)
         except (CapsaError, OSError):
             pass
 

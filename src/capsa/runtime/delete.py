@@ -41,12 +41,7 @@ def delete_container(store: StateStore, container_id: str, *, force: bool = Fals
             except OSError:
                 pass
             _wait_dead(container)
-        try:
-            manager.kill_all(SIGKILL)
-        except OSError:
-            pass
-        cgroup.wait_empty(manager)
-        manager.destroy()
+        cgroup.remove(manager)
         store.release(container_id)
     oci_state["status"] = STOPPED
     try:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 
 def stat_fields(pid: int) -> list[str] | None:
     try:
@@ -27,3 +29,13 @@ def is_alive(pid: int, expected_start_time: int = 0) -> bool:
     if fields is None or fields[0] in ("Z", "X", "x"):
         return False
     return not (expected_start_time and int(fields[19]) != expected_start_time)
+
+
+def wait_gone(pid: int, timeout: float) -> bool:
+    """Wait up to `timeout` seconds for pid to end; whether it did."""
+    deadline = time.monotonic() + timeout
+    while is_alive(pid):
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.01)
+    return True
