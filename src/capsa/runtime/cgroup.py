@@ -4,13 +4,14 @@ its manager from the paths saved in the state file."""
 from __future__ import annotations
 
 import time
+from _collections_abc import Mapping  # what collections.abc exports, already loaded
 
 from capsa.cgroups import create_manager, load_manager
+from capsa.errors import field_error
 
 TYPE_CHECKING = False
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
     from typing import Any
 
     from capsa.cgroups import CgroupManager as Manager
@@ -51,21 +52,38 @@ def manager_for(linux: Mapping[str, Any], container_id: str, *, rootless: bool) 
 
 
 def create(linux: Mapping[str, Any], container_id: str, *, rootless: bool) -> Manager:
-    """Make the container's cgroup directories; limits come with apply_resources."""
+    """Make the container's cgroup directories; device rules and limits come with
+    apply_device_rules and apply_limits."""
     manager = manager_for(linux, container_id, rootless=rootless)
     manager.create()
     return manager
 
 
-def apply_resources(manager: Manager, linux: Mapping[str, Any]) -> None:
-    """Write linux.resources, plus the device rules every container gets."""
-    resources = dict(linux.get("resources") or {})
+def apply_device_rules(manager: Manager, linux: Mapping[str, Any]) -> None:
+    """Write the device allow list (linux.resources.devices plus the rules every container
+    gets) before the init joins the cgroup: on v1 the list is written as "deny all" then
+    one allow at a time, and a process inside during those writes would be refused a
+    device it is allowed (its /dev/ptmx, say) while it builds the container."""
     paths = manager.paths()
     if "devices" in paths or "unified" in paths:
         # Only where a device controller is ours to program (not for a rootless caller
         # that could not create one): the defaults are not something the user asked for.
-        resources["devices"] = list(resources.get("devices") or []) + DEFAULT_ALLOWED_DEVICES
-    manager.apply(resources)
+        devices = list(_resources(linux).get("devices") or [])
+        manager.apply({"devices": devices + DEFAULT_ALLOWED_DEVICES})
+
+
+def apply_limits(manager: Manager, linux: Mapping[str, Any]) -> None:
+    """Write every other field of linux.resources (the limits): these can be written
+    while the init builds the container, which runs nothing of the user's before READY."""
+    limits = {key: value for key, value in _resources(linux).items() if key != "devices"}
+    manager.apply(limits)
+
+
+def _resources(linux: Mapping[str, Any]) -> Mapping[str, Any]:
+    resources = linux.get("resources") or {}
+    if not isinstance(resources, Mapping):
+        raise field_error("linux.resources", "must be an object")
+    return resources
 
 
 def load(paths: Mapping[str, str]) -> Manager:

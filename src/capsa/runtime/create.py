@@ -108,6 +108,7 @@ def create_from_bundle(
     intermediate = 0
     try:
         manager = cgroup.create(linux, container_id, rootless=os.geteuid() != 0)
+        cgroup.apply_device_rules(manager, linux)
         fifo = store.exec_fifo(container_id)
         # Writable by the container's user, who opens it after dropping root (as runc).
         os.mkfifo(fifo, 0o622)
@@ -141,7 +142,7 @@ def create_from_bundle(
         os.close(fifo_fd)
         # Limits are written while the child builds the container: it cannot run the
         # user's program before we read its READY, which comes after this.
-        cgroup.apply_resources(manager, linux)
+        cgroup.apply_limits(manager, linux)
         if console is not None and options.console_connection is None:
             console.close()
         try:

@@ -153,3 +153,27 @@ def test_with_a_user_namespace(make_bundle: BundleFactory, public_tmp: Path) -> 
     out = public_tmp / "out"
     bundle = _bundle(make_bundle, out, edit, rootfs=rootfs)
     _in_child(lambda: _check(StateStore(str(public_tmp / "state")), bundle, out), subreaper=True)
+
+
+def test_device_rules_are_in_place_before_the_init_exists(
+    make_bundle: BundleFactory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # On v1 the rules are written as "deny all" and then one allow at a time: an init
+    # already in the cgroup would be refused its own /dev/ptmx during those writes (a
+    # failed `create --console-socket` in CI).
+    if not any("devices" in h.mount.controllers for h in CgroupLayout.detect().v1):
+        pytest.skip("no cgroup v1 devices hierarchy: v2 device rules are one BPF attach")
+    seen = tmp_path / "devices.list"
+    create_module = __import__("capsa.runtime.create", fromlist=["spawn"])
+    real_spawn = create_module.spawn
+
+    def spawn_after_reading_rules(ctx: Any, parent_end: Any) -> Any:
+        seen.write_text(Path(ctx.cgroup.paths()["devices"], "devices.list").read_text())
+        return real_spawn(ctx, parent_end)
+
+    monkeypatch.setattr(create_module, "spawn", spawn_after_reading_rules)
+    bundle, out = _bundle(make_bundle, tmp_path / "out"), tmp_path / "out"
+    _in_child(lambda: _check(StateStore(str(tmp_path / "state")), bundle, out), subreaper=True)
+    rules = seen.read_text().split("\n")
+    assert "a *:* rwm" not in rules, rules  # a new cgroup's list: nothing written yet
+    assert "c 5:2 rwm" in rules, rules  # /dev/ptmx, one of the defaults
