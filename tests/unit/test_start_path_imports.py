@@ -25,6 +25,7 @@ FORBIDDEN = frozenset(
         "collections",
         "collections.abc",
         "contextlib",
+        "ctypes",
         "dataclasses",
         "datetime",
         "enum",

@@ -3,7 +3,7 @@ with labels, and the bpf(2) commands to load a BPF_PROG_TYPE_CGROUP_DEVICE progr
 attach it to a cgroup (replacing the programs attached there before).
 
 The bpf(2) wrapper lives here rather than in capsa.kernel because only cgroups use it.
-ctypes is imported only when a program is actually loaded.
+capsa.kernel.ffi is imported only when a program is actually loaded.
 """
 
 from __future__ import annotations
@@ -122,21 +122,21 @@ _CACHE: dict[str, Any] = {}
 def _syscall() -> Any:
     if "bpf" in _CACHE:
         return _CACHE["bpf"]
-    import ctypes
+    from capsa.kernel import ffi
 
     machine = os.uname().machine
     number = _SYSCALL_NUMBERS.get(machine)
     if number is None:
         raise OSError(38, f"bpf(2) is not known on {machine}")
-    libc = ctypes.CDLL(None, use_errno=True)
+    libc = ffi.CDLL(None, use_errno=True)
     fn = libc.syscall
-    fn.restype = ctypes.c_long
-    fn.argtypes = [ctypes.c_long, ctypes.c_long, ctypes.c_void_p, ctypes.c_ulong]
+    fn.restype = ffi.c_long
+    fn.argtypes = [ffi.c_long, ffi.c_long, ffi.c_void_p, ffi.c_ulong]
 
     def bpf(cmd: int, attr: Any) -> int:
-        result = int(fn(number, cmd, ctypes.addressof(attr), ctypes.sizeof(attr)))
+        result = int(fn(number, cmd, ffi.addressof(attr), ffi.sizeof(attr)))
         if result < 0:
-            err = ctypes.get_errno()
+            err = ffi.get_errno()
             raise OSError(err, f"bpf({cmd}): {os.strerror(err)}")
         return result
 
@@ -147,52 +147,52 @@ def _syscall() -> Any:
 def _structs() -> Any:
     if "structs" in _CACHE:
         return _CACHE["structs"]
-    import ctypes
+    from capsa.kernel import ffi
 
-    class ProgLoad(ctypes.Structure):
+    class ProgLoad(ffi.Structure):
         _fields_ = [
-            ("prog_type", ctypes.c_uint32),
-            ("insn_cnt", ctypes.c_uint32),
-            ("insns", ctypes.c_uint64),
-            ("license", ctypes.c_uint64),
-            ("log_level", ctypes.c_uint32),
-            ("log_size", ctypes.c_uint32),
-            ("log_buf", ctypes.c_uint64),
-            ("kern_version", ctypes.c_uint32),
-            ("prog_flags", ctypes.c_uint32),
-            ("prog_name", ctypes.c_char * 16),
-            ("prog_ifindex", ctypes.c_uint32),
-            ("expected_attach_type", ctypes.c_uint32),
+            ("prog_type", ffi.c_uint32),
+            ("insn_cnt", ffi.c_uint32),
+            ("insns", ffi.c_uint64),
+            ("license", ffi.c_uint64),
+            ("log_level", ffi.c_uint32),
+            ("log_size", ffi.c_uint32),
+            ("log_buf", ffi.c_uint64),
+            ("kern_version", ffi.c_uint32),
+            ("prog_flags", ffi.c_uint32),
+            ("prog_name", ffi.c_char * 16),
+            ("prog_ifindex", ffi.c_uint32),
+            ("expected_attach_type", ffi.c_uint32),
         ]
 
-    class Attach(ctypes.Structure):
+    class Attach(ffi.Structure):
         _fields_ = [
-            ("target_fd", ctypes.c_uint32),
-            ("attach_bpf_fd", ctypes.c_uint32),
-            ("attach_type", ctypes.c_uint32),
-            ("attach_flags", ctypes.c_uint32),
-            ("replace_bpf_fd", ctypes.c_uint32),
+            ("target_fd", ffi.c_uint32),
+            ("attach_bpf_fd", ffi.c_uint32),
+            ("attach_type", ffi.c_uint32),
+            ("attach_flags", ffi.c_uint32),
+            ("replace_bpf_fd", ffi.c_uint32),
         ]
 
-    class Query(ctypes.Structure):
+    class Query(ffi.Structure):
         _fields_ = [
-            ("target_fd", ctypes.c_uint32),
-            ("attach_type", ctypes.c_uint32),
-            ("query_flags", ctypes.c_uint32),
-            ("attach_flags", ctypes.c_uint32),
-            ("prog_ids", ctypes.c_uint64),
-            ("prog_cnt", ctypes.c_uint32),
-            ("_pad", ctypes.c_uint32),
+            ("target_fd", ffi.c_uint32),
+            ("attach_type", ffi.c_uint32),
+            ("query_flags", ffi.c_uint32),
+            ("attach_flags", ffi.c_uint32),
+            ("prog_ids", ffi.c_uint64),
+            ("prog_cnt", ffi.c_uint32),
+            ("_pad", ffi.c_uint32),
         ]
 
-    class GetFdById(ctypes.Structure):
+    class GetFdById(ffi.Structure):
         _fields_ = [
-            ("prog_id", ctypes.c_uint32),
-            ("next_id", ctypes.c_uint32),
-            ("open_flags", ctypes.c_uint32),
+            ("prog_id", ffi.c_uint32),
+            ("next_id", ffi.c_uint32),
+            ("open_flags", ffi.c_uint32),
         ]
 
-    _CACHE["structs"] = (ctypes, ProgLoad, Attach, Query, GetFdById)
+    _CACHE["structs"] = (ffi, ProgLoad, Attach, Query, GetFdById)
     return _CACHE["structs"]
 
 
@@ -206,16 +206,16 @@ class VerifierError(OSError):
 
 def load_device_program(insns: list[Insn], license: str = "Apache-2.0") -> int:
     """Load a BPF_PROG_TYPE_CGROUP_DEVICE program; returns its file descriptor."""
-    ctypes, ProgLoad, _, _, _ = _structs()
+    ffi, ProgLoad, _, _, _ = _structs()
     bpf = _syscall()
     code = b"".join(i.encode() for i in insns)
-    code_buf = ctypes.create_string_buffer(code, len(code))
-    license_buf = ctypes.create_string_buffer(license.encode())
+    code_buf = ffi.create_string_buffer(code, len(code))
+    license_buf = ffi.create_string_buffer(license.encode())
     attr = ProgLoad(
         prog_type=BPF_PROG_TYPE_CGROUP_DEVICE,
         insn_cnt=len(insns),
-        insns=ctypes.addressof(code_buf),
-        license=ctypes.addressof(license_buf),
+        insns=ffi.addressof(code_buf),
+        license=ffi.addressof(license_buf),
         prog_name=b"capsa_devices",
     )
     try:
@@ -223,10 +223,10 @@ def load_device_program(insns: list[Insn], license: str = "Apache-2.0") -> int:
     except OSError as err:
         if err.errno not in (1, 13, 22):  # EPERM, EACCES, EINVAL: ask the verifier why
             raise
-        log_buf = ctypes.create_string_buffer(65536)
+        log_buf = ffi.create_string_buffer(65536)
         attr.log_level = 1
         attr.log_size = len(log_buf)
-        attr.log_buf = ctypes.addressof(log_buf)
+        attr.log_buf = ffi.addressof(log_buf)
         try:
             return int(bpf(BPF_PROG_LOAD, attr))
         except OSError as again:
@@ -236,13 +236,13 @@ def load_device_program(insns: list[Insn], license: str = "Apache-2.0") -> int:
 
 def attached_programs(cgroup_fd: int) -> list[int]:
     """IDs of the device programs attached directly to this cgroup."""
-    ctypes, _, _, Query, _ = _structs()
+    ffi, _, _, Query, _ = _structs()
     bpf = _syscall()
-    ids = (ctypes.c_uint32 * 64)()
+    ids = (ffi.c_uint32 * 64)()
     attr = Query(
         target_fd=cgroup_fd,
         attach_type=BPF_CGROUP_DEVICE,
-        prog_ids=ctypes.addressof(ids),
+        prog_ids=ffi.addressof(ids),
         prog_cnt=len(ids),
     )
     bpf(BPF_PROG_QUERY, attr)

@@ -1,9 +1,11 @@
-"""The one place capsa loads libc: ctypes with errno, and the raw syscall numbers."""
+"""The one place capsa loads libc: its functions with errno (capsa.kernel.ffi), and the raw
+syscall numbers."""
 
 from __future__ import annotations
 
-import ctypes
 import os
+
+from capsa.kernel import ffi
 
 TYPE_CHECKING = False
 
@@ -11,7 +13,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
-libc = ctypes.CDLL("libc.so.6", use_errno=True)
+libc = ffi.CDLL("libc.so.6", use_errno=True)
 
 _MACHINE = os.uname().machine
 
@@ -54,7 +56,7 @@ def syscall_number(name: str) -> int:
 def check(result: int, what: str, path: str | None = None) -> int:
     """Turn a libc -1 return into OSError with the real errno, naming the call."""
     if result == -1:
-        err = ctypes.get_errno()
+        err = ffi.get_errno()
         message = f"{what}: {os.strerror(err)}"
         if path is not None:
             raise OSError(err, message, path)
@@ -71,24 +73,24 @@ def _declare(name: str, restype: Any, argtypes: list[Any]) -> Any:
 
 c_mount = _declare(
     "mount",
-    ctypes.c_int,
-    [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_ulong, ctypes.c_char_p],
+    ffi.c_int,
+    [ffi.c_char_p, ffi.c_char_p, ffi.c_char_p, ffi.c_ulong, ffi.c_char_p],
 )
-c_umount2 = _declare("umount2", ctypes.c_int, [ctypes.c_char_p, ctypes.c_int])
-c_unshare = _declare("unshare", ctypes.c_int, [ctypes.c_int])
-c_setns = _declare("setns", ctypes.c_int, [ctypes.c_int, ctypes.c_int])
-c_sethostname = _declare("sethostname", ctypes.c_int, [ctypes.c_char_p, ctypes.c_size_t])
-c_setdomainname = _declare("setdomainname", ctypes.c_int, [ctypes.c_char_p, ctypes.c_size_t])
+c_umount2 = _declare("umount2", ffi.c_int, [ffi.c_char_p, ffi.c_int])
+c_unshare = _declare("unshare", ffi.c_int, [ffi.c_int])
+c_setns = _declare("setns", ffi.c_int, [ffi.c_int, ffi.c_int])
+c_sethostname = _declare("sethostname", ffi.c_int, [ffi.c_char_p, ffi.c_size_t])
+c_setdomainname = _declare("setdomainname", ffi.c_int, [ffi.c_char_p, ffi.c_size_t])
 c_prctl = _declare(
     "prctl",
-    ctypes.c_int,
-    [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong],
+    ffi.c_int,
+    [ffi.c_int, ffi.c_ulong, ffi.c_ulong, ffi.c_ulong, ffi.c_ulong],
 )
-c_personality = _declare("personality", ctypes.c_int, [ctypes.c_ulong])
-c_capget = _declare("capget", ctypes.c_int, [ctypes.c_void_p, ctypes.c_void_p])
-c_capset = _declare("capset", ctypes.c_int, [ctypes.c_void_p, ctypes.c_void_p])
+c_personality = _declare("personality", ffi.c_int, [ffi.c_ulong])
+c_capget = _declare("capget", ffi.c_int, [ffi.c_void_p, ffi.c_void_p])
+c_capset = _declare("capset", ffi.c_int, [ffi.c_void_p, ffi.c_void_p])
 c_syscall = libc.syscall
-c_syscall.restype = ctypes.c_long
+c_syscall.restype = ffi.c_long
 
 
 def syscall_function(*argtypes: Any) -> Any:
@@ -96,6 +98,6 @@ def syscall_function(*argtypes: Any) -> Any:
     then converts plain ints and bytes itself, which is much cheaper than wrapping each
     argument in a ctypes object on every call."""
     fn = libc["syscall"]  # indexing makes a new function object, with argtypes of its own
-    fn.restype = ctypes.c_long
-    fn.argtypes = [ctypes.c_long, *argtypes]
+    fn.restype = ffi.c_long
+    fn.argtypes = [ffi.c_long, *argtypes]
     return fn

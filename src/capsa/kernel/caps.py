@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import ctypes
-
 from capsa._record import Record
+from capsa.kernel import ffi
 from capsa.kernel._libc import c_capget, c_capset, c_prctl, check
 from capsa.oci.capabilities import CAPABILITIES
 
@@ -23,15 +22,15 @@ PR_CAP_AMBIENT_CLEAR_ALL = 4
 _LINUX_CAPABILITY_VERSION_3 = 0x20080522
 
 
-class _Header(ctypes.Structure):
-    _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]
+class _Header(ffi.Structure):
+    _fields_ = [("version", ffi.c_uint32), ("pid", ffi.c_int)]
 
 
-class _Data(ctypes.Structure):
+class _Data(ffi.Structure):
     _fields_ = [
-        ("effective", ctypes.c_uint32),
-        ("permitted", ctypes.c_uint32),
-        ("inheritable", ctypes.c_uint32),
+        ("effective", ffi.c_uint32),
+        ("permitted", ffi.c_uint32),
+        ("inheritable", ffi.c_uint32),
     ]
 
 
@@ -70,7 +69,7 @@ class CapSets(Record):
 def capget(pid: int = 0) -> CapSets:
     header = _Header(_LINUX_CAPABILITY_VERSION_3, pid)
     data = (_Data * 2)()
-    check(c_capget(ctypes.byref(header), ctypes.byref(data)), "capget")
+    check(c_capget(ffi.byref(header), ffi.byref(data)), "capget")
     return CapSets(
         effective=data[0].effective | (data[1].effective << 32),
         permitted=data[0].permitted | (data[1].permitted << 32),
@@ -85,7 +84,7 @@ def capset(sets: CapSets) -> None:
         data[index].effective = (sets.effective >> shift) & 0xFFFFFFFF
         data[index].permitted = (sets.permitted >> shift) & 0xFFFFFFFF
         data[index].inheritable = (sets.inheritable >> shift) & 0xFFFFFFFF
-    check(c_capset(ctypes.byref(header), ctypes.byref(data)), "capset")
+    check(c_capset(ffi.byref(header), ffi.byref(data)), "capset")
 
 
 def drop_bounding(keep_mask: int) -> None:

@@ -19,10 +19,10 @@ raise of the calling thread ask the kernel for the real one).
 
 from __future__ import annotations
 
-import ctypes
 import errno
 import os
 
+from capsa.kernel import ffi
 from capsa.kernel._libc import syscall_number
 
 TYPE_CHECKING = False
@@ -34,13 +34,13 @@ SIGCHLD = 17  # the same on x86_64 and aarch64
 
 # The system call without releasing the GIL (a PyDLL): the child must not start out
 # with the GIL in the hands of a thread that does not exist in it.
-_syscall = ctypes.PyDLL("libc.so.6", use_errno=True)["syscall"]
-_syscall.restype = ctypes.c_long
-_syscall.argtypes = [ctypes.c_long, ctypes.c_void_p, ctypes.c_size_t]
+_syscall = ffi.PyDLL("libc.so.6", use_errno=True)["syscall"]
+_syscall.restype = ffi.c_long
+_syscall.argtypes = [ffi.c_long, ffi.c_void_p, ffi.c_size_t]
 
 
 def _python_api(name: str) -> Any:
-    fn = ctypes.pythonapi[name]
+    fn = ffi.pythonapi[name]
     fn.restype = None
     fn.argtypes = []
     return fn
@@ -52,7 +52,7 @@ _after_fork_parent = _python_api("PyOS_AfterFork_Parent")
 
 # struct clone_args up to `cgroup` (CLONE_ARGS_SIZE_VER2): flags, pidfd, child_tid,
 # parent_tid, exit_signal, stack, stack_size, tls, set_tid, set_tid_size, cgroup.
-_CloneArgs = ctypes.c_uint64 * 11
+_CloneArgs = ffi.c_uint64 * 11
 
 
 def single_threaded() -> bool:
@@ -84,11 +84,11 @@ def clone_process(flags: int, cgroup_fd: int | None = None) -> int:
     args = _CloneArgs(flags, 0, 0, 0, SIGCHLD, 0, 0, 0, 0, 0, cgroup_fd or 0)
     number = syscall_number("clone3")
     _before_fork()
-    pid = _syscall(number, ctypes.addressof(args), ctypes.sizeof(args))
+    pid = _syscall(number, ffi.addressof(args), ffi.sizeof(args))
     if pid == 0:
         _after_fork_child()
         return 0
-    err = ctypes.get_errno()
+    err = ffi.get_errno()
     _after_fork_parent()
     if pid < 0:
         raise OSError(err, f"{what}: {os.strerror(err)}")

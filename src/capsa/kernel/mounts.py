@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import ctypes
-
+from capsa.kernel import ffi
 from capsa.kernel._libc import c_mount, c_umount2, check, syscall_function, syscall_number
 
 MS_RDONLY = 0x1
@@ -57,7 +56,7 @@ def umount2(target: str, flags: int = 0) -> None:
         check(-1, "umount2", target)
 
 
-_c_pivot_root = syscall_function(ctypes.c_char_p, ctypes.c_char_p)
+_c_pivot_root = syscall_function(ffi.c_char_p, ffi.c_char_p)
 try:
     _NR_PIVOT_ROOT = syscall_number("pivot_root")
 except OSError:  # an architecture capsa has no number for: fail on use, not on import

@@ -3,10 +3,10 @@ so that nothing a container image holds can send a mount or a write outside it."
 
 from __future__ import annotations
 
-import ctypes
 import os
 import struct
 
+from capsa.kernel import ffi
 from capsa.kernel._libc import check, syscall_function, syscall_number
 
 RESOLVE_NO_XDEV = 0x01
@@ -17,7 +17,7 @@ RESOLVE_IN_ROOT = 0x10
 
 # openat2(dirfd, path, struct open_how *how, size): the struct is passed as bytes, which
 # the kernel only reads.
-_c_openat2 = syscall_function(ctypes.c_int, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_size_t)
+_c_openat2 = syscall_function(ffi.c_int, ffi.c_char_p, ffi.c_char_p, ffi.c_size_t)
 _open_how = struct.Struct("<QQQ").pack  # flags, mode, resolve
 _OPEN_HOW_SIZE = 24
 try:
@@ -49,7 +49,7 @@ def try_open_in_root(
     how = _open_how(flags | _O_CLOEXEC, mode, _IN_ROOT)
     result: int = _c_openat2(_NR_OPENAT2, root_fd, relative.encode(), how, _OPEN_HOW_SIZE)
     if result == -1:
-        return -ctypes.get_errno()
+        return -ffi.get_errno()
     return result
 
 

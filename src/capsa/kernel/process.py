@@ -3,10 +3,10 @@ scheduler, seccomp filter loading, closing file descriptors, pidfds."""
 
 from __future__ import annotations
 
-import ctypes
 import os
 import struct
 
+from capsa.kernel import ffi
 from capsa.kernel._libc import (
     c_personality,
     c_prctl,
@@ -63,14 +63,14 @@ def set_child_subreaper() -> None:
 
 
 def is_child_subreaper() -> bool:
-    flag = ctypes.c_int(0)
-    prctl(PR_GET_CHILD_SUBREAPER, ctypes.addressof(flag))
+    flag = ffi.c_int(0)
+    prctl(PR_GET_CHILD_SUBREAPER, ffi.addressof(flag))
     return bool(flag.value)
 
 
 def set_process_name(name: str) -> None:
-    buf = ctypes.create_string_buffer(name.encode()[:15])
-    check(c_prctl(PR_SET_NAME, ctypes.cast(buf, ctypes.c_void_p).value or 0, 0, 0, 0), "prctl")
+    buf = ffi.create_string_buffer(name.encode()[:15])
+    check(c_prctl(PR_SET_NAME, ffi.addressof(buf) or 0, 0, 0, 0), "prctl")
 
 
 def personality(domain: int) -> None:
@@ -90,8 +90,8 @@ def setdomainname(name: str) -> None:
 def join_session_keyring(name: str | None) -> None:
     """Give the process a fresh session keyring so containers do not share the host's."""
     number = syscall_number("keyctl")
-    arg = ctypes.c_char_p(name.encode()) if name else ctypes.c_char_p(None)
-    result = c_syscall(ctypes.c_long(number), ctypes.c_long(KEYCTL_JOIN_SESSION_KEYRING), arg)
+    arg = ffi.c_char_p(name.encode()) if name else ffi.c_char_p(None)
+    result = c_syscall(ffi.c_long(number), ffi.c_long(KEYCTL_JOIN_SESSION_KEYRING), arg)
     check(int(result), "keyctl(KEYCTL_JOIN_SESSION_KEYRING)")
 
 
@@ -103,10 +103,10 @@ def ioprio_set(io_class: int, priority: int, pid: int = 0) -> None:
     number = syscall_number("ioprio_set")
     value = (io_class << 13) | priority
     result = c_syscall(
-        ctypes.c_long(number),
-        ctypes.c_long(IOPRIO_WHO_PROCESS),
-        ctypes.c_long(pid),
-        ctypes.c_long(value),
+        ffi.c_long(number),
+        ffi.c_long(IOPRIO_WHO_PROCESS),
+        ffi.c_long(pid),
+        ffi.c_long(value),
     )
     check(int(result), "ioprio_set")
 
@@ -143,9 +143,9 @@ def sched_setattr(
 ) -> None:
     # struct sched_attr (SCHED_ATTR_SIZE_VER0 = 48 bytes)
     attr = struct.pack("<IIQiIQQQ", 48, policy, flags, nice, priority, runtime, deadline, period)
-    buf = ctypes.create_string_buffer(attr, len(attr))
+    buf = ffi.create_string_buffer(attr, len(attr))
     number = syscall_number("sched_setattr")
-    result = c_syscall(ctypes.c_long(number), ctypes.c_long(pid), buf, ctypes.c_uint(0))
+    result = c_syscall(ffi.c_long(number), ffi.c_long(pid), buf, ffi.c_uint(0))
     check(int(result), "sched_setattr")
 
 
@@ -154,18 +154,18 @@ def load_seccomp_filter(program: bytes, flags: int = 0) -> None:
     if len(program) % 8:
         raise ValueError("a BPF program is a whole number of 8-byte instructions")
     count = len(program) // 8
-    buf = ctypes.create_string_buffer(program, len(program))
+    buf = ffi.create_string_buffer(program, len(program))
 
-    class SockFprog(ctypes.Structure):
-        _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
+    class SockFprog(ffi.Structure):
+        _fields_ = [("len", ffi.c_ushort), ("filter", ffi.c_void_p)]
 
-    fprog = SockFprog(count, ctypes.cast(buf, ctypes.c_void_p).value)
+    fprog = SockFprog(count, ffi.addressof(buf))
     number = syscall_number("seccomp")
     result = c_syscall(
-        ctypes.c_long(number),
-        ctypes.c_long(SECCOMP_SET_MODE_FILTER),
-        ctypes.c_long(flags),
-        ctypes.byref(fprog),
+        ffi.c_long(number),
+        ffi.c_long(SECCOMP_SET_MODE_FILTER),
+        ffi.c_long(flags),
+        ffi.byref(fprog),
     )
     check(int(result), "seccomp(SECCOMP_SET_MODE_FILTER)")
 
@@ -174,10 +174,10 @@ def close_range_cloexec(first: int) -> None:
     """Mark every descriptor >= first close-on-exec, so none leaks into the container."""
     number = syscall_number("close_range")
     result = c_syscall(
-        ctypes.c_long(number),
-        ctypes.c_uint(first),
-        ctypes.c_uint(0xFFFFFFFF),
-        ctypes.c_uint(CLOSE_RANGE_CLOEXEC),
+        ffi.c_long(number),
+        ffi.c_uint(first),
+        ffi.c_uint(0xFFFFFFFF),
+        ffi.c_uint(CLOSE_RANGE_CLOEXEC),
     )
     if int(result) == -1:
         # Older kernels: walk /proc/self/fd instead.
@@ -192,18 +192,16 @@ def close_range_cloexec(first: int) -> None:
 
 def pidfd_open(pid: int) -> int:
     number = syscall_number("pidfd_open")
-    return check(
-        int(c_syscall(ctypes.c_long(number), ctypes.c_long(pid), ctypes.c_uint(0))), "pidfd_open"
-    )
+    return check(int(c_syscall(ffi.c_long(number), ffi.c_long(pid), ffi.c_uint(0))), "pidfd_open")
 
 
 def pidfd_send_signal(pidfd: int, signal_number: int) -> None:
     number = syscall_number("pidfd_send_signal")
     result = c_syscall(
-        ctypes.c_long(number),
-        ctypes.c_int(pidfd),
-        ctypes.c_int(signal_number),
-        ctypes.c_void_p(None),
-        ctypes.c_uint(0),
+        ffi.c_long(number),
+        ffi.c_int(pidfd),
+        ffi.c_int(signal_number),
+        ffi.c_void_p(None),
+        ffi.c_uint(0),
     )
     check(int(result), "pidfd_send_signal")

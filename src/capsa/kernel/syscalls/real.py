@@ -1,6 +1,6 @@
 """`RealSyscalls`: the `Syscalls` protocol performed on the running kernel.
 
-Imported on every container start, so it imports only what it calls: os, struct, ctypes
+Imported on every container start, so it imports only what it calls: os, struct, capsa.kernel.ffi
 and the capsa.kernel modules. Operations that are a plain function already (os.close,
 capsa.kernel.mounts.mount...) are that function, as static methods: a container start
 makes a couple of hundred of these calls, and a wrapper around each costs.
@@ -8,11 +8,10 @@ makes a couple of hundred of these calls, and a wrapper around each costs.
 
 from __future__ import annotations
 
-import ctypes
 import os
 import struct
 
-from capsa.kernel import mounts, namespaces, paths, process
+from capsa.kernel import ffi, mounts, namespaces, paths, process
 from capsa.kernel._libc import check, syscall_function
 from capsa.kernel.syscalls import FileStat
 
@@ -20,9 +19,7 @@ from capsa.kernel.syscalls import FileStat
 _MOUNT_SETATTR = 442
 # mount_setattr(dirfd, path, flags, struct mount_attr *attr, size); the struct is passed
 # as bytes, which the kernel only reads.
-_c_mount_setattr = syscall_function(
-    ctypes.c_int, ctypes.c_char_p, ctypes.c_uint, ctypes.c_char_p, ctypes.c_size_t
-)
+_c_mount_setattr = syscall_function(ffi.c_int, ffi.c_char_p, ffi.c_uint, ffi.c_char_p, ffi.c_size_t)
 _mount_attr = struct.Struct("<QQQQ").pack  # attr_set, attr_clr, propagation, userns_fd
 _O_CLOEXEC = os.O_CLOEXEC
 _O_READ = os.O_RDONLY | os.O_CLOEXEC
