@@ -145,6 +145,10 @@ def create_from_bundle(
         cgroup.apply_limits(manager, linux)
         if console is not None and options.console_connection is None:
             console.close()
+        # What the state needs and READY does not change, done while the child works.
+        owner = _owner()
+        store.save_config(container_id, config, bundle.raw)
+        started = start_time(init_pid) if init_pid else None
         try:
             init_pid = _converse(
                 parent_end, intermediate, init_pid, config, container_id, bundle.path
@@ -158,15 +162,14 @@ def create_from_bundle(
             bundle=bundle.path,
             rootfs=bundle.rootfs,
             pid=init_pid,
-            pid_start_time=start_time(init_pid),
+            pid_start_time=started if started is not None else start_time(init_pid),
             created=_now(),
-            owner=_owner(),
+            owner=owner,
             annotations=dict(config.get("annotations", {})),
             cgroup_paths=manager.paths(),
             namespace_paths=_namespace_paths(init_pid, plan),
             rootless=os.geteuid() != 0,
         )
-        store.save_config(container_id, config, bundle.raw)
         store.save(state)
         if options.pid_file:
             write_atomically(os.path.abspath(options.pid_file), f"{init_pid}".encode(), 0o644)
