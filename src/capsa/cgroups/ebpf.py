@@ -3,7 +3,7 @@ with labels, and the bpf(2) commands to load a BPF_PROG_TYPE_CGROUP_DEVICE progr
 attach it to a cgroup (replacing the programs attached there before).
 
 The bpf(2) wrapper lives here rather than in capsa.kernel because only cgroups use it.
-capsa.kernel.ffi is imported only when a program is actually loaded.
+capsa.ffi is imported only when a program is actually loaded.
 """
 
 from __future__ import annotations
@@ -122,7 +122,7 @@ _CACHE: dict[str, Any] = {}
 def _syscall() -> Any:
     if "bpf" in _CACHE:
         return _CACHE["bpf"]
-    from capsa.kernel import ffi
+    from capsa import ffi
 
     machine = os.uname().machine
     number = _SYSCALL_NUMBERS.get(machine)
@@ -147,7 +147,7 @@ def _syscall() -> Any:
 def _structs() -> Any:
     if "structs" in _CACHE:
         return _CACHE["structs"]
-    from capsa.kernel import ffi
+    from capsa import ffi
 
     class ProgLoad(ffi.Structure):
         _fields_ = [

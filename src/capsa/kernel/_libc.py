@@ -1,11 +1,11 @@
-"""The one place capsa loads libc: its functions with errno (capsa.kernel.ffi), and the raw
+"""The one place capsa loads libc: its functions with errno (capsa.ffi), and the raw
 syscall numbers."""
 
 from __future__ import annotations
 
 import os
 
-from capsa.kernel import ffi
+from capsa import ffi
 
 TYPE_CHECKING = False
 

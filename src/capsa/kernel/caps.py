@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from capsa import ffi
 from capsa._record import Record
-from capsa.kernel import ffi
 from capsa.kernel._libc import c_capget, c_capset, c_prctl, check
 from capsa.oci.capabilities import CAPABILITIES
 

@@ -22,7 +22,7 @@ from __future__ import annotations
 import errno
 import os
 
-from capsa.kernel import ffi
+from capsa import ffi
 from capsa.kernel._libc import syscall_number
 
 TYPE_CHECKING = False

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from capsa.kernel import ffi
+from capsa import ffi
 from capsa.kernel._libc import c_mount, c_umount2, check, syscall_function, syscall_number
 
 MS_RDONLY = 0x1

@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 import struct
 
-from capsa.kernel import ffi
+from capsa import ffi
 from capsa.kernel._libc import check, syscall_function, syscall_number
 
 RESOLVE_NO_XDEV = 0x01

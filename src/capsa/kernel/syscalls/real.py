@@ -1,6 +1,6 @@
 """`RealSyscalls`: the `Syscalls` protocol performed on the running kernel.
 
-Imported on every container start, so it imports only what it calls: os, struct, capsa.kernel.ffi
+Imported on every container start, so it imports only what it calls: os, struct, capsa.ffi
 and the capsa.kernel modules. Operations that are a plain function already (os.close,
 capsa.kernel.mounts.mount...) are that function, as static methods: a container start
 makes a couple of hundred of these calls, and a wrapper around each costs.
@@ -11,7 +11,8 @@ from __future__ import annotations
 import os
 import struct
 
-from capsa.kernel import ffi, mounts, namespaces, paths, process
+from capsa import ffi
+from capsa.kernel import mounts, namespaces, paths, process
 from capsa.kernel._libc import check, syscall_function
 from capsa.kernel.syscalls import FileStat
 
