@@ -143,8 +143,10 @@ class FsManager:
 
     # -- lifecycle -------------------------------------------------------------------
 
-    def create(self) -> None:
+    def create(self, *, v1: bool = True, unified: bool = True) -> None:
         for key, directory in self._directories():
+            if not (unified if key == UNIFIED else v1):
+                continue
             try:
                 self._make_directories(directory)
             except OSError as err:
@@ -157,7 +159,7 @@ class FsManager:
                 if err.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
                     raise PermissionDenied(detail) from None
                 raise CapsaError(detail) from None
-        if "cpuset" in self._v1:
+        if v1 and "cpuset" in self._v1:
             from capsa.cgroups import cpuset
 
             directory = self._v1["cpuset"]
@@ -167,7 +169,7 @@ class FsManager:
                 raise CapsaError(
                     f"cannot copy cpuset.cpus/mems into {directory}: {os.strerror(err.errno or 0)}"
                 ) from None
-        if self._unified is not None:
+        if unified and self._unified is not None:
             try:
                 self._enable_v2_controllers(self._unified)
             except OSError as err:

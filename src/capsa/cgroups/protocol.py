@@ -27,8 +27,9 @@ class CgroupManager(Protocol):
         """ "v1", "v2" or "hybrid": which hierarchies this container uses."""
         ...
 
-    def create(self) -> None:
-        """Make the container's directories (idempotent)."""
+    def create(self, *, v1: bool = True, unified: bool = True) -> None:
+        """Make the container's directories (idempotent): those of the v1 hierarchies,
+        of the unified one, or (by default) both."""
         ...
 
     def apply(self, resources: Mapping[str, Any] | None) -> None:

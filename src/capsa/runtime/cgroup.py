@@ -7,7 +7,7 @@ import time
 from _collections_abc import Mapping  # what collections.abc exports, already loaded
 
 from capsa.cgroups import create_manager, load_manager
-from capsa.errors import field_error
+from capsa.errors import CapsaError, field_error
 
 TYPE_CHECKING = False
 
@@ -51,12 +51,23 @@ def manager_for(linux: Mapping[str, Any], container_id: str, *, rootless: bool) 
     )
 
 
-def create(linux: Mapping[str, Any], container_id: str, *, rootless: bool) -> Manager:
-    """Make the container's cgroup directories; device rules and limits come with
-    apply_device_rules and apply_limits."""
-    manager = manager_for(linux, container_id, rootless=rootless)
-    manager.create()
-    return manager
+def make(manager: Manager, linux: Mapping[str, Any], *, v1: bool = True) -> None:
+    """Make the container's cgroup directories, with their device rules; limits come
+    with apply_limits. With v1=False the unified hierarchy's alone: create_v1 follows."""
+    manager.create(v1=v1)
+    if v1:
+        apply_device_rules(manager, linux)
+
+
+def create_v1(manager: Manager, linux: Mapping[str, Any]) -> None:
+    """The v1 directories `make(v1=False)` left out, with the device rules."""
+    manager.create(unified=False)
+    apply_device_rules(manager, linux)
+
+
+def has_v1(manager: Manager) -> bool:
+    """Whether the container's cgroups include v1 hierarchies (v1 or hybrid hosts)."""
+    return any(key != "unified" for key in manager.paths())
 
 
 def apply_device_rules(manager: Manager, linux: Mapping[str, Any]) -> None:
@@ -96,7 +107,7 @@ class NoCgroup:
     """A container that got no cgroup (a rootless caller that may not create one): no
     limits, no freezer, no stats; its processes are tracked through its init alone."""
 
-    def create(self) -> None:
+    def create(self, *, v1: bool = True, unified: bool = True) -> None:
         pass
 
     def apply(self, resources: Mapping[str, Any] | None) -> None:
@@ -150,8 +161,8 @@ def remove(manager: Manager) -> None:
     """Kill what is left in the container's cgroups, wait for them to empty, remove them."""
     try:
         manager.kill_all(SIGKILL)
-    except OSError:
-        pass
+    except (OSError, CapsaError):
+        pass  # a half-made one (a failed create): what is there still goes
     wait_empty(manager)
     manager.destroy()
 

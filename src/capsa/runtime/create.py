@@ -21,7 +21,7 @@ from capsa.runtime.process.context import InitContext
 # engine), each container start would otherwise import them again after fork.
 from capsa.runtime.process.init import run_init  # noqa: F401
 from capsa.runtime.process.intermediate import run_intermediate  # noqa: F401
-from capsa.runtime.process.spawn import spawn
+from capsa.runtime.process.spawn import clone_init, direct_flags, fork_intermediate
 from capsa.runtime.procinfo import start_time
 from capsa.runtime.rootfs import cgroup_mounts, mountinfo  # noqa: F401
 from capsa.runtime.state import ContainerState, StateStore, write_atomically
@@ -107,8 +107,13 @@ def create_from_bundle(
     init_pid = 0
     intermediate = 0
     try:
-        manager = cgroup.create(linux, container_id, rootless=os.geteuid() != 0)
-        cgroup.apply_device_rules(manager, linux)
+        flags = direct_flags(plan)
+        # Cloned straight away, the init can start on its mounts while we make its v1
+        # cgroups: it joins them when we say they are ready (spawn.py).
+        made = cgroup.manager_for(linux, container_id, rootless=os.geteuid() != 0)
+        v1_later = flags is not None and cgroup.has_v1(made)
+        cgroup.make(made, linux, v1=not v1_later)
+        manager = made
         fifo = store.exec_fifo(container_id)
         # Writable by the container's user, who opens it after dropping root (as runc).
         os.mkfifo(fifo, 0o622)
@@ -137,7 +142,14 @@ def create_from_bundle(
             no_pivot=options.no_pivot,
             cgroup=manager,
         )
-        intermediate, init_pid = spawn(ctx, parent_end)
+        if flags is not None:
+            init_pid = clone_init(ctx, parent_end, flags, cgroups_later=v1_later)
+        if v1_later:
+            cgroup.create_v1(manager, linux)
+            if init_pid:
+                sync.send(parent_end, sync.CGROUPS_READY)
+        if not init_pid:
+            intermediate = fork_intermediate(ctx, parent_end)
         child_end.close()
         os.close(fifo_fd)
         # Limits are written while the child builds the container: it cannot run the

@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 from runtime_harness import BundleFactory, new_id
 
+from capsa.cgroups.fs import FsManager
 from capsa.cgroups.layout import CgroupLayout
 from capsa.kernel import process as kproc
 from capsa.runtime.create import CreateOptions, create_container
@@ -155,23 +156,24 @@ def test_with_a_user_namespace(make_bundle: BundleFactory, public_tmp: Path) -> 
     _in_child(lambda: _check(StateStore(str(public_tmp / "state")), bundle, out), subreaper=True)
 
 
-def test_device_rules_are_in_place_before_the_init_exists(
+def test_device_rules_are_in_place_before_the_init_joins(
     make_bundle: BundleFactory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # On v1 the rules are written as "deny all" and then one allow at a time: an init
     # already in the cgroup would be refused its own /dev/ptmx during those writes (a
-    # failed `create --console-socket` in CI).
+    # failed `create --console-socket` in CI). The init, cloned before its v1 cgroups
+    # are made, must find them complete when it joins.
     if not any("devices" in h.mount.controllers for h in CgroupLayout.detect().v1):
         pytest.skip("no cgroup v1 devices hierarchy: v2 device rules are one BPF attach")
     seen = tmp_path / "devices.list"
-    create_module = __import__("capsa.runtime.create", fromlist=["spawn"])
-    real_spawn = create_module.spawn
+    real_enter_v1 = FsManager.enter_v1
 
-    def spawn_after_reading_rules(ctx: Any, parent_end: Any) -> Any:
-        seen.write_text(Path(ctx.cgroup.paths()["devices"], "devices.list").read_text())
-        return real_spawn(ctx, parent_end)
+    def enter_v1_after_reading_rules(self: FsManager) -> None:
+        # In the init, before pivot_root: the test's directory is still in reach.
+        seen.write_text(Path(self.paths()["devices"], "devices.list").read_text())
+        real_enter_v1(self)
 
-    monkeypatch.setattr(create_module, "spawn", spawn_after_reading_rules)
+    monkeypatch.setattr(FsManager, "enter_v1", enter_v1_after_reading_rules)
     bundle, out = _bundle(make_bundle, tmp_path / "out"), tmp_path / "out"
     _in_child(lambda: _check(StateStore(str(tmp_path / "state")), bundle, out), subreaper=True)
     rules = seen.read_text().split("\n")

@@ -1,5 +1,5 @@
 """When the runtime clones the container's init straight away, and when it needs the
-intermediate (capsa.runtime.process.spawn._direct_flags)."""
+intermediate (capsa.runtime.process.spawn.direct_flags)."""
 
 from __future__ import annotations
 
@@ -12,9 +12,8 @@ from capsa.runtime import namespaces
 from capsa.runtime.process import spawn
 
 
-class _Ctx:
-    def __init__(self, linux: dict[str, Any]) -> None:
-        self.plan = namespaces.plan(linux)
+def _plan(linux: dict[str, Any]) -> namespaces.NamespacePlan:
+    return namespaces.plan(linux)
 
 
 def _linux(*kinds: str, **paths: str) -> dict[str, Any]:
@@ -30,7 +29,7 @@ def subreaper(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.mark.usefixtures("subreaper")
 def test_the_usual_namespaces_are_cloned_but_the_cgroup_one() -> None:
-    flags = spawn._direct_flags(_Ctx(_linux("pid", "network", "ipc", "uts", "mount", "cgroup")))
+    flags = spawn.direct_flags(_plan(_linux("pid", "network", "ipc", "uts", "mount", "cgroup")))
     assert flags == kns.CLONE_NEWPID | kns.CLONE_NEWNET | kns.CLONE_NEWIPC | (
         kns.CLONE_NEWUTS | kns.CLONE_NEWNS
     )
@@ -49,10 +48,10 @@ def test_the_usual_namespaces_are_cloned_but_the_cgroup_one() -> None:
 def test_these_need_the_intermediate(linux: dict[str, Any]) -> None:
     if "time" in str(linux) and not kns.namespace_available("time"):
         pytest.skip("no time namespaces on this kernel")
-    assert spawn._direct_flags(_Ctx(linux)) is None
+    assert spawn.direct_flags(_plan(linux)) is None
 
 
 def test_not_without_being_a_subreaper(monkeypatch: pytest.MonkeyPatch) -> None:
     # The init would become the caller's child, which it was not before.
     monkeypatch.setattr(spawn.kproc, "is_child_subreaper", lambda: False)
-    assert spawn._direct_flags(_Ctx(_linux("pid", "mount"))) is None
+    assert spawn.direct_flags(_plan(_linux("pid", "mount"))) is None

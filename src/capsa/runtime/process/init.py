@@ -17,30 +17,47 @@ from capsa.runtime.rootfs import finalize_rootfs, prepare_rootfs
 TYPE_CHECKING = False
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from typing import Any
 
     from capsa.runtime.process.context import InitContext
 
 
-def run_init(ctx: InitContext, *, enter_v1: bool = False, unshare_cgroupns: bool = False) -> None:
+def run_init(
+    ctx: InitContext,
+    *,
+    enter_v1: bool = False,
+    unshare_cgroupns: bool = False,
+    cgroups_later: bool = False,
+) -> None:
     """Never returns: execs the user's program or exits non-zero. `enter_v1`: move into
-    the v1 cgroups first (cloned straight from the runtime, see spawn.py);
-    `unshare_cgroupns`: then make the new cgroup namespace here, once in every cgroup."""
+    the v1 cgroups (cloned straight from the runtime, see spawn.py); `unshare_cgroupns`:
+    then make the new cgroup namespace here, once in every cgroup. Both come first, or
+    with `cgroups_later` once the runtime says the v1 cgroups exist (CGROUPS_READY),
+    which it is asked for just before the first cgroup mount: the mounts before it are
+    made meanwhile."""
     # Short-lived until exec: a collection would touch, and so copy, every page we share
     # with the runtime (a long-lived engine's heap above all).
     gc.disable()
     ready = False
-    try:
+
+    def join_cgroups() -> None:
+        if cgroups_later:
+            sync.receive(ctx.sync, sync.CGROUPS_READY)
         if enter_v1:
             ctx.cgroup.enter_v1()
         if unshare_cgroupns:
             from capsa.kernel import namespaces as kns
 
             kns.unshare(kns.CLONE_NEWCGROUP)
+
+    try:
+        if not cgroups_later:
+            join_cgroups()
         # Nothing in the container may ptrace or open /proc/1/exe of the runtime
         # while it still runs runtime code (the CVE-2019-5736 class); execve resets it.
         kproc.set_dumpable(False)
-        program, env = _prepare(ctx)
+        program, env = _prepare(ctx, join_cgroups if cgroups_later else None)
         sync.send(ctx.sync, sync.READY)
         ctx.sync.close()
         ready = True
@@ -92,7 +109,9 @@ def _state(ctx: InitContext, status: str) -> dict[str, Any]:
     }
 
 
-def _prepare(ctx: InitContext) -> tuple[str, dict[str, str]]:
+def _prepare(
+    ctx: InitContext, join_cgroups: Callable[[], None] | None
+) -> tuple[str, dict[str, str]]:
     config = ctx.config
     process = config["process"]
     linux = config.get("linux", {})
@@ -125,6 +144,7 @@ def _prepare(ctx: InitContext) -> tuple[str, dict[str, str]]:
         user_namespace=plan.user_namespace,
         cgroup_namespace="cgroup" in plan.kinds,
         before_pivot=before_pivot if has_hooks else None,
+        before_cgroups=join_cgroups,
         no_pivot=ctx.no_pivot,
     )
     if "uts" in plan.kinds:

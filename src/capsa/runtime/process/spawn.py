@@ -29,29 +29,24 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from _socket import socket
 
+    from capsa.runtime.namespaces import NamespacePlan
     from capsa.runtime.process.context import InitContext
 
 
 def spawn(ctx: InitContext, parent_end: socket) -> tuple[int, int]:
     """(pid of the intermediate, pid of the init): one of them is 0; without the
-    intermediate's pid the init's is known now, else the intermediate reports it."""
-    flags = _direct_flags(ctx)
+    intermediate's pid the init's is known now, else the intermediate reports it.
+    The container's cgroups are all made already."""
+    flags = direct_flags(ctx.plan)
     if flags is not None:
-        init = _clone_init(ctx, parent_end, flags)
+        init = clone_init(ctx, parent_end, flags)
         if init:
             return 0, init
-    intermediate = os.fork()
-    if intermediate == 0:
-        parent_end.close()
-        from capsa.runtime.process.intermediate import run_intermediate
-
-        run_intermediate(ctx)  # never returns
-    return intermediate, 0
+    return fork_intermediate(ctx, parent_end), 0
 
 
-def _direct_flags(ctx: InitContext) -> int | None:
+def direct_flags(plan: NamespacePlan) -> int | None:
     """The clone flags for the init, or None when it needs the intermediate."""
-    plan = ctx.plan
     if plan.new_user or plan.join or plan.unshare_flags & kns.CLONE_NEWTIME:
         return None  # id maps, setns and time offsets come between the steps
     if not kproc.is_child_subreaper():
@@ -59,8 +54,13 @@ def _direct_flags(ctx: InitContext) -> int | None:
     return plan.unshare_flags & ~kns.CLONE_NEWCGROUP
 
 
-def _clone_init(ctx: InitContext, parent_end: socket, flags: int) -> int:
-    """The init's pid, or 0 if clone3 would not (nothing was started)."""
+def clone_init(
+    ctx: InitContext, parent_end: socket, flags: int, *, cgroups_later: bool = False
+) -> int:
+    """The init's pid, or 0 if clone3 would not (nothing was started). It is born in
+    the unified cgroup, which must exist; it moves itself into the v1 ones. With
+    `cgroups_later` those are made after this returns: the init builds what it can of
+    the container meanwhile and joins them once it reads CGROUPS_READY."""
     unified = ctx.cgroup.paths().get("unified")
     try:
         fd = os.open(unified, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC) if unified else None
@@ -81,5 +81,18 @@ def _clone_init(ctx: InitContext, parent_end: socket, flags: int) -> int:
             ctx,
             enter_v1=True,
             unshare_cgroupns=bool(ctx.plan.unshare_flags & kns.CLONE_NEWCGROUP),
+            cgroups_later=cgroups_later,
         )  # never returns
     return pid
+
+
+def fork_intermediate(ctx: InitContext, parent_end: socket) -> int:
+    """The intermediate's pid: it joins the cgroups, which must all exist, enters the
+    namespaces and starts the init (capsa.runtime.process.intermediate)."""
+    intermediate = os.fork()
+    if intermediate == 0:
+        parent_end.close()
+        from capsa.runtime.process.intermediate import run_intermediate
+
+        run_intermediate(ctx)  # never returns
+    return intermediate

@@ -22,6 +22,7 @@ ERROR = "error"  # setup failed; text says why
 # parent -> child
 IDMAP_DONE = "idmap-done"
 HOOKS_DONE = "hooks-done"
+CGROUPS_READY = "cgroups-ready"  # the v1 cgroups the init was cloned ahead of exist
 
 
 class Message:

@@ -85,13 +85,16 @@ def prepare_rootfs(
     user_namespace: bool,
     cgroup_namespace: bool,
     before_pivot: Callable[[], None] | None = None,
+    before_cgroups: Callable[[], None] | None = None,
     no_pivot: bool = False,
 ) -> None:
     """Mount everything `spec` asks for inside its rootfs, make the devices, and make
     the rootfs the process's `/`. The caller has unshared the mount namespace (and the
     user namespace, if `user_namespace`) and is root in it. `before_pivot` runs after
-    the mounts, before pivot_root (where runc runs the createContainer hooks). A relative
-    `bundle` is taken from the working directory."""
+    the mounts, before pivot_root (where runc runs the createContainer hooks);
+    `before_cgroups` once, before the first cgroup mount (or after the mounts, when there
+    is none): where the caller joins its cgroups and makes its cgroup namespace. A
+    relative `bundle` is taken from the working directory."""
     _require_mount_namespace(spec)
     plan = parse_spec(spec, bundle, syscalls)
     rootfs = plan.rootfs
@@ -122,9 +125,14 @@ def prepare_rootfs(
                     dev_bound = True
                 mounts.mount_entry(ctx, mount)
             elif mount.fstype == "cgroup":
+                if before_cgroups is not None:
+                    before_cgroups()
+                    before_cgroups = None
                 cgroup_mounts.mount_cgroup(ctx, mount)
             else:
                 mounts.mount_entry(ctx, mount)
+        if before_cgroups is not None:
+            before_cgroups()
         if not dev_bound:
             devices.setup_dev(ctx, plan.devices, plan.terminal)
         if before_pivot is not None:
