@@ -65,6 +65,7 @@ ENTRY_POINTS = (
     "capsa.cgroups.net",
     "capsa.cgroups.rdma",
     "capsa.cgroups.devices",
+    "capsa.cgroups.devices_v1",
     "capsa.cgroups.ebpf",
     "capsa.cgroups.unified",
     "capsa.cgroups.freezer",

@@ -179,9 +179,20 @@ class DevicesController(Controller[DevicesSettings]):
         return True  # eBPF, not a controller
 
     def apply_v1(self, files: CgroupFiles, directory: str, s: DevicesSettings) -> None:
-        for i, rule in enumerate(s):
+        """The rules' outcome, reached with the fewest writes from what the cgroup holds
+        (capsa.cgroups.devices_v1): an update never denies, even for a moment, a device
+        the container keeps."""
+        from capsa.cgroups import devices_v1
+
+        current = devices_v1.parse_list(files.read(directory, "devices.list"))
+        target = devices_v1.after(current, s)
+        if target is None:
+            writes = [(f"{FIELD}[{i}]", rule) for i, rule in enumerate(s)]
+        else:
+            writes = [(FIELD, rule) for rule in devices_v1.transition(current, target)]
+        for field, rule in writes:
             name = "devices.allow" if rule.allow else "devices.deny"
-            files.write(directory, name, rule.v1_line(), field=f"{FIELD}[{i}]")
+            files.write(directory, name, rule.v1_line(), field=field)
 
     def apply_v2(self, files: CgroupFiles, directory: str, s: DevicesSettings) -> None:
         files.attach_device_program(directory, device_program(s), field=FIELD)

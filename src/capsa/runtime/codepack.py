@@ -57,6 +57,7 @@ START_MODULES = (
     "capsa.cgroups.net",
     "capsa.cgroups.rdma",
     "capsa.cgroups.devices",
+    "capsa.cgroups.devices_v1",
     "capsa.cgroups.ebpf",
     "capsa.cgroups.unified",
     "capsa.cgroups.freezer",

@@ -8,7 +8,7 @@ import time
 
 # What every start loads lazily once its init is cloned (limits, devices, the freezer
 # check of delete), imported before: after the clone each page written is copied first.
-from capsa.cgroups import devices, freezer, resources  # noqa: F401
+from capsa.cgroups import devices, devices_v1, freezer, resources  # noqa: F401
 from capsa.errors import CapsaError, ContainerError
 from capsa.oci.runtime_config import validate_container_id
 from capsa.runtime import cgroup, namespaces

@@ -259,6 +259,59 @@ def test_memory_limit_triggers_the_oom_killer(
     manager.destroy()
 
 
+OPEN_NULL_UNTIL_EOF = """
+import sys, threading
+stop = threading.Event()
+threading.Thread(target=lambda: (sys.stdin.read(), stop.set()), daemon=True).start()
+opened = denied = 0
+print("ready", flush=True)
+while not stop.is_set():
+    try:
+        open("/dev/null", "rb").close()
+        opened += 1
+    except PermissionError:
+        denied += 1
+print(opened, denied, flush=True)
+"""
+
+
+@hybrid_only
+def test_v1_device_updates_never_deny_what_stays_allowed(
+    cgroup_name: str, children: list[subprocess.Popen[bytes]]
+) -> None:
+    from capsa.cgroups import devices_v1
+    from capsa.cgroups.devices import parse_rule
+
+    base = [
+        {"allow": False, "access": "rwm"},
+        {"allow": True, "type": "c", "major": 1, "minor": 3, "access": "rwm"},  # null
+        {"allow": True, "type": "c", "major": 1, "minor": 5, "access": "rwm"},  # zero
+        {"allow": False, "type": "c", "major": 1, "minor": 5, "access": "w"},
+    ]
+    other = [*base[:2], {"allow": True, "type": "c", "major": 136, "access": "rw"}]
+    manager = create_manager(f"/{cgroup_name}/ctr", "ctr")
+    manager.create()
+    directory = manager.paths()["devices"]
+    manager.apply({"devices": base})
+    # The model and the kernel agree on what the rules add up to.
+    assert read(directory, "devices.list") == "c 1:3 rwm\nc 1:5 rm"
+    child = spawn(children, sys.executable, "-c", OPEN_NULL_UNTIL_EOF)
+    manager.add_process(child.pid)
+    assert child.stdout is not None and child.stdout.readline() == b"ready\n"
+    for i in range(60):
+        rules = other if i % 2 == 0 else base
+        manager.update({"devices": rules})
+        expected = devices_v1.after(
+            devices_v1.DeviceState(True), [parse_rule(r, "r") for r in rules]
+        )
+        assert expected is not None
+        assert read(directory, "devices.list") == devices_v1.render(expected)
+    out, _ = child.communicate(b"", timeout=30)
+    opened, denied = (int(x) for x in out.split())
+    assert opened > 0 and denied == 0, f"/dev/null was refused {denied} times"
+    manager.destroy()
+
+
 @hybrid_only
 def test_v1_device_rules(cgroup_name: str, children: list[subprocess.Popen[bytes]]) -> None:
     manager = create_manager(f"/{cgroup_name}/ctr", "ctr")

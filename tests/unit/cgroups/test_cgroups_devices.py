@@ -4,12 +4,14 @@ reference model of the rule semantics (last matching rule wins, per access lette
 from __future__ import annotations
 
 import random
+from pathlib import Path
 from typing import Any
 
 import pytest
 from cgroups_bpfvm import BpfError, device_ctx, run
 from cgroups_fakehost import FakeHost, created
 
+from capsa.cgroups import devices_v1
 from capsa.cgroups.devices import (
     ACCESS_BITS,
     TYPE_CODES,
@@ -59,19 +61,113 @@ def allowed(program: list[Insn], dev_type: str, major: int, minor: int, access: 
     return result == 1
 
 
-def test_v1_rules_are_written_in_order(hybrid: FakeHost) -> None:
+def test_v1_rules_on_a_new_cgroup_are_one_reset_then_what_they_add_up_to(
+    hybrid: FakeHost,
+) -> None:
     m = created(hybrid)
     m.apply({"devices": DOCKER_LIKE})
     d = hybrid.path("devices", "/capsa/ctr")
+    # The fake cgroup lists "a *:* rwm", as a new one does: its exceptions are unknown.
     assert hybrid.files.writes == [
         (f"{d}/devices.deny", "a"),
         (f"{d}/devices.allow", "c 1:3 rwm"),
-        (f"{d}/devices.allow", "c 1:5 rwm"),
+        (f"{d}/devices.allow", "c 1:5 rm"),  # the later deny of w, folded in
         (f"{d}/devices.allow", "c 136:* rwm"),
         (f"{d}/devices.allow", "c *:* m"),
         (f"{d}/devices.allow", "b *:* m"),
-        (f"{d}/devices.deny", "c 1:5 w"),
     ]
+
+
+def test_an_update_writes_only_the_difference_and_allows_first(hybrid: FakeHost) -> None:
+    m = created(hybrid)
+    d = hybrid.path("devices", "/capsa/ctr")
+    Path(d, "devices.list").write_text("c 1:3 rwm\nc 1:5 rwm\nc 136:* rwm\n")
+    hybrid.files.writes.clear()
+    m.update(
+        {
+            "devices": [
+                {"allow": False, "access": "rwm"},
+                {"allow": True, "type": "c", "major": 1, "minor": 3, "access": "rwm"},
+                {"allow": True, "type": "c", "major": 1, "minor": 5, "access": "r"},
+                {"allow": True, "type": "c", "major": 10, "minor": 200, "access": "rwm"},
+            ]
+        }
+    )
+    assert hybrid.files.writes == [
+        (f"{d}/devices.allow", "c 10:200 rwm"),
+        (f"{d}/devices.deny", "c 1:5 wm"),
+        (f"{d}/devices.deny", "c 136:* rwm"),
+    ]
+
+
+def _state(default_allow: bool, **exceptions: str) -> devices_v1.DeviceState:
+    keys = {}
+    for name, access in exceptions.items():
+        kind, major, minor = name.split("_")
+        keys[(kind, None if major == "x" else int(major), None if minor == "x" else int(minor))] = (
+            access
+        )
+    return devices_v1.DeviceState(default_allow, keys)
+
+
+def test_the_model_keys_exceptions_exactly_as_the_kernel_does() -> None:
+    state = _state(False, c_1_3="rwm", c_x_x="m")
+    # A deny of every char device's w does not touch c 1:3: only the key c *:* matches.
+    state.apply(DeviceRule(False, "c", None, None, "w"))
+    assert state == _state(False, c_1_3="rwm", c_x_x="m")
+    state.apply(DeviceRule(False, "c", 1, 3, "w"))
+    state.apply(DeviceRule(True, "b", 8, None, "r"))
+    assert state == _state(False, c_1_3="rm", c_x_x="m", b_8_x="r")
+    state.apply(DeviceRule(False, "c", None, None, "m"))
+    assert state == _state(False, c_1_3="rm", b_8_x="r")
+    state.apply(DeviceRule(True, "a", None, None, "rwm"))
+    assert state == _state(True)
+
+
+def test_devices_list_round_trips() -> None:
+    state = _state(False, c_1_3="rwm", c_136_x="rw", b_x_x="m")
+    assert devices_v1.render(state) == "c 1:3 rwm\nc 136:* rw\nb *:* m"
+    assert devices_v1.parse_list(devices_v1.render(state)) == state
+    allow_all = devices_v1.parse_list("a *:* rwm\n")
+    assert allow_all.default_allow and not allow_all.known
+
+
+def test_without_a_reset_an_unreadable_cgroup_has_no_known_outcome() -> None:
+    unknown = devices_v1.parse_list("a *:* rwm")
+    assert devices_v1.after(unknown, rules([{"allow": False, "type": "c", "access": "w"}])) is None
+    assert devices_v1.after(unknown, rules(DOCKER_LIKE)) is not None
+
+
+def _random_rule(rng: random.Random, with_reset: bool) -> DeviceRule:
+    if with_reset and rng.random() < 0.1:
+        return DeviceRule(rng.random() < 0.5, "a", None, None, "rwm")
+    access = "".join(c for c in "rwm" if rng.random() < 0.5) or "r"
+    return DeviceRule(
+        rng.random() < 0.5,
+        rng.choice("bc"),
+        rng.choice([None, 1, 5]),
+        rng.choice([None, 3, 7]),
+        access,
+    )
+
+
+def test_random_transitions_reach_what_the_rules_add_up_to() -> None:
+    rng = random.Random(7)
+    for _ in range(500):
+        start = devices_v1.after(
+            devices_v1.DeviceState(rng.random() < 0.5),
+            [_random_rule(rng, True) for _ in range(rng.randint(0, 8))],
+        )
+        assert start is not None
+        target = devices_v1.after(start, [_random_rule(rng, True) for _ in range(8)])
+        assert target is not None
+        steps = devices_v1.transition(start, target)
+        reached = devices_v1.after(start, steps)
+        assert reached == target, (start, target, steps)
+        if start.default_allow == target.default_allow:
+            assert all(step.type != "a" for step in steps)  # no reset, no gap
+        allows = [step.allow for step in steps if step.type != "a"]
+        assert allows == sorted(allows, reverse=True)  # every allow before any deny
 
 
 def test_access_is_normalised_and_defaults_to_everything() -> None:
