@@ -51,6 +51,7 @@ def main(argv: list[str] | None = None) -> int:
             name="capsa",
             writer="capsa.cli.launcher",
             entry=("capsa.cli.main", "program", "program()"),
+            collect=True,  # `capsa` may be a long-lived server
         )
     except CapsaError as exc:
         sys.stderr.write(f"capsa.cli.launcher: {exc}\n")

@@ -48,3 +48,19 @@ def test_import_paths_find_capsa_first() -> None:
     import capsa
 
     assert os.path.dirname(os.path.dirname(capsa.__file__)) == paths[0]
+
+
+def test_the_collector_is_off_from_the_first_line_unless_asked_for(tmp_path: Path) -> None:
+    probe = "import gc, os; os.write(1, str(gc.isenabled()).encode())"
+    for collect, expected in ((False, "False"), (True, "True")):
+        path = tmp_path / f"probe-{collect}"
+        launcher.write_launcher(
+            str(path),
+            sys.executable,
+            launcher.import_paths(),
+            str(tmp_path / "none.pack"),  # no pack: the imports go the usual way
+            entry=("os", "getpid", probe),
+            collect=collect,
+        )
+        result = subprocess.run([str(path)], capture_output=True, text=True, check=False)
+        assert result.stdout == expected, result.stderr
