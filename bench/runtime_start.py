@@ -1,7 +1,8 @@
 """Benchmark: start a busybox container running /bin/true, capsa-runtime against runc
 and crun on the same bundle, median of N runs each, printed as ratios. Also the
-in-process path the engine will use (no interpreter start). The runtimes take their runs
-in turns, so that the load of a shared machine falls on each alike.
+in-process path the engine will use (no interpreter start). Three orders: each
+runtime's runs back to back; the runtimes taking their runs in turns, so that the load
+of a shared machine falls on each alike; and back to back with a pause before each run.
 
     python bench/runtime_start.py [--runs 20]
 """
@@ -21,6 +22,7 @@ import time
 from _tools import parent_cgroups_removed
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+SPACING = 0.05  # seconds before each run of the "spaced" order
 
 
 def capsa_runtime() -> str:
@@ -109,8 +111,11 @@ def _measure(
     """Samples by name, and the runtimes that failed with why. "back to back": each
     runtime's runs one after the other (a runtime that takes the kernel's cgroup
     migration lock finds it still warm from its previous run); "in turns": a run of each
-    in every round, so that each meets the same load and none warms the lock for itself.
-    The first two runs of each warm up."""
+    in every round, so that each meets the same load and none warms the lock for itself;
+    "spaced": back to back with a pause before each run, as starts come on a host that
+    does not start containers in a loop (the lock has cooled down: runc's first write to
+    cgroup.procs waits for an RCU grace period again). The first two runs of each warm
+    up."""
     samples: dict[str, list[float]] = {t.name: [] for t in timers}
     samples["capsa in-process run"], samples["capsa in-process start"] = [], []
     failed: dict[str, str] = {}
@@ -132,6 +137,7 @@ def _measure(
             samples["capsa in-process start"].append(start)
             samples["capsa in-process run"].append(whole)
 
+    pause = SPACING if order.startswith("spaced") else 0.0
     if order == "in turns":
         for index in range(runs + 2):
             for timer in timers:
@@ -140,8 +146,10 @@ def _measure(
     else:
         for timer in timers:
             for index in range(runs + 2):
+                time.sleep(pause)
                 cli(timer, index)
         for index in range(runs + 2):
+            time.sleep(pause)
             inproc(index)
     return samples, failed
 
@@ -171,7 +179,7 @@ def main() -> int:
                 print(f"{name:<24} not installed")
         in_process = InProcessTimer(bundle)
         names = [t.name for t in timers] + ["capsa in-process run", "capsa in-process start"]
-        for order in ("back to back", "in turns"):
+        for order in ("back to back", "in turns", f"spaced {SPACING * 1000:.0f} ms apart"):
             samples, failed = _measure(timers, in_process, args.runs, order)
             for name, reason in failed.items():
                 print(f"{name:<24} failed: {reason}")
