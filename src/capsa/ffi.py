@@ -39,30 +39,18 @@ if TYPE_CHECKING:
     )
 else:
 
-    class c_ushort(_ctypes._SimpleCData):
-        _type_ = "H"
+    def _c_type(name, code):
+        """A C type as ctypes defines one: a _SimpleCData subclass naming its struct code."""
+        return type(name, (_ctypes._SimpleCData,), {"_type_": code, "__module__": __name__})
 
-    class c_int(_ctypes._SimpleCData):
-        _type_ = "i"
-
-    class c_uint(_ctypes._SimpleCData):
-        _type_ = "I"
-
-    class c_long(_ctypes._SimpleCData):
-        _type_ = "l"
-
-    class c_ulong(_ctypes._SimpleCData):
-        _type_ = "L"
-
-    class c_char(_ctypes._SimpleCData):
-        _type_ = "c"
-
-    class c_char_p(_ctypes._SimpleCData):
-        _type_ = "z"
-
-    class c_void_p(_ctypes._SimpleCData):
-        _type_ = "P"
-
+    c_ushort = _c_type("c_ushort", "H")
+    c_int = _c_type("c_int", "i")
+    c_uint = _c_type("c_uint", "I")
+    c_long = _c_type("c_long", "l")
+    c_ulong = _c_type("c_ulong", "L")
+    c_char = _c_type("c_char", "c")
+    c_char_p = _c_type("c_char_p", "z")
+    c_void_p = _c_type("c_void_p", "P")
     c_uint32 = c_uint
     c_uint64 = c_ulong  # LP64
     c_size_t = c_ulong  # LP64

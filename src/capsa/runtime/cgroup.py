@@ -51,18 +51,15 @@ def manager_for(linux: Mapping[str, Any], container_id: str, *, rootless: bool) 
     )
 
 
-def make(manager: Manager, linux: Mapping[str, Any], *, v1: bool = True) -> None:
-    """Make the container's cgroup directories, with their device rules; limits come
-    with apply_limits. With v1=False the unified hierarchy's alone: create_v1 follows."""
-    manager.create(v1=v1)
+def make(
+    manager: Manager, linux: Mapping[str, Any], *, v1: bool = True, unified: bool = True
+) -> None:
+    """Make the container's cgroup directories, with their device rules once the v1 ones
+    exist; limits come with apply_limits. With v1=False the unified hierarchy's alone, for
+    a make(unified=False) to follow."""
+    manager.create(v1=v1, unified=unified)
     if v1:
         apply_device_rules(manager, linux)
-
-
-def create_v1(manager: Manager, linux: Mapping[str, Any]) -> None:
-    """The v1 directories `make(v1=False)` left out, with the device rules."""
-    manager.create(unified=False)
-    apply_device_rules(manager, linux)
 
 
 def has_v1(manager: Manager) -> bool:

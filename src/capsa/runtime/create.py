@@ -113,7 +113,7 @@ def create_from_bundle(
         made = cgroup.manager_for(linux, container_id, rootless=os.geteuid() != 0)
         v1_later = flags is not None and cgroup.has_v1(made)
         cgroup.make(made, linux, v1=not v1_later)
-        manager = made
+        manager = made  # only once made: a failed make leaves any cgroup there alone
         fifo = store.exec_fifo(container_id)
         # Writable by the container's user, who opens it after dropping root (as runc).
         os.mkfifo(fifo, 0o622)
@@ -145,7 +145,7 @@ def create_from_bundle(
         if flags is not None:
             init_pid = clone_init(ctx, parent_end, flags, cgroups_later=v1_later)
         if v1_later:
-            cgroup.create_v1(manager, linux)
+            cgroup.make(manager, linux, unified=False)
             if init_pid:
                 sync.send(parent_end, sync.CGROUPS_READY)
         if not init_pid:

@@ -33,18 +33,6 @@ if TYPE_CHECKING:
     from capsa.runtime.process.context import InitContext
 
 
-def spawn(ctx: InitContext, parent_end: socket) -> tuple[int, int]:
-    """(pid of the intermediate, pid of the init): one of them is 0; without the
-    intermediate's pid the init's is known now, else the intermediate reports it.
-    The container's cgroups are all made already."""
-    flags = direct_flags(ctx.plan)
-    if flags is not None:
-        init = clone_init(ctx, parent_end, flags)
-        if init:
-            return 0, init
-    return fork_intermediate(ctx, parent_end), 0
-
-
 def direct_flags(plan: NamespacePlan) -> int | None:
     """The clone flags for the init, or None when it needs the intermediate."""
     if plan.new_user or plan.join or plan.unshare_flags & kns.CLONE_NEWTIME:
